@@ -1,0 +1,1 @@
+"""Composition root: settings, wiring, the command line. The only package that knows everything."""

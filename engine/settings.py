@@ -1,0 +1,64 @@
+"""Configuration read from the environment; docker-compose.yml sets the same names."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_STORE = "sqlite:///var/benefits.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with the environment variable that sets it (see ``ENVIRONMENT``)."""
+
+    database_url: str = DEFAULT_STORE
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    life_events_topic: str = "life-events"
+    dead_letter_topic: str = "life-events.dlq"
+    decisions_topic: str = "benefit-decisions"
+    consumer_group: str = "benefits-engine"
+    batch_size: int = 1000
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENVIRONMENT[f.name])
+            if raw:
+                values[f.name] = int(raw) if f.type in ("int", int) else raw
+        return cls(**values)  # type: ignore[arg-type]
+
+
+ENVIRONMENT: dict[str, str] = {
+    "database_url": "DATABASE_URL",
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "life_events_topic": "LIFE_EVENTS_TOPIC",
+    "dead_letter_topic": "DEAD_LETTER_TOPIC",
+    "decisions_topic": "DECISIONS_TOPIC",
+    "consumer_group": "CONSUMER_GROUP",
+    "batch_size": "BATCH_SIZE",
+}
+
+
+def eventsourcing_environment(store_url: str) -> dict[str, str]:
+    """The eventsourcing library's settings for a ``sqlite:///`` or ``postgresql://`` store URL."""
+    parts = urlsplit(store_url)
+    if parts.scheme == "sqlite":
+        from projections.database import sqlite_path
+
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path(store_url)}
+    if parts.scheme in ("postgres", "postgresql"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        }
+    raise ValueError(
+        f"unsupported store URL {store_url!r}: use sqlite:///path.db or postgresql://user@host/db"
+    )

@@ -1,0 +1,86 @@
+"""A small SQL adapter so read models run on the same SQLite file or PostgreSQL database as the store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class Database:
+    """A connection to ``sqlite:///path`` or ``postgresql://...``; SQL is written with ``?`` marks."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        scheme = urlsplit(url).scheme
+        self.is_postgres = scheme.startswith("postgres")
+        self._connection: Any = None
+        if not self.is_postgres and scheme != "sqlite":
+            raise ValueError(f"unsupported store URL scheme {scheme!r}")
+
+    def _connect(self) -> Any:
+        if self._connection is None:
+            if self.is_postgres:
+                import psycopg
+
+                self._connection = psycopg.connect(self.url)
+            else:
+                path = sqlite_path(self.url)
+                self._connection = sqlite3.connect(path, timeout=30)
+                self._connection.execute("PRAGMA journal_mode=WAL")
+        return self._connection
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.is_postgres else statement
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        connection = self._connect()
+        cursor = connection.cursor()
+        try:
+            yield Cursor(self, cursor)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class Cursor:
+    """Runs ``?``-marked SQL on either database."""
+
+    def __init__(self, database: Database, cursor: Any) -> None:
+        self._database = database
+        self._cursor = cursor
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
+        self._cursor.execute(self._database._sql(statement), tuple(params))
+        return self
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(self._database._sql(statement), [tuple(r) for r in rows])
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+
+def sqlite_path(url: str) -> str:
+    """The file path in ``sqlite:///relative.db`` or ``sqlite:////absolute.db``."""
+    path = url.removeprefix("sqlite:///")
+    if path == url or not path:
+        raise ValueError(f"expected sqlite:///path.db, got {url!r}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path

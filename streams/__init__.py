@@ -1,0 +1,1 @@
+"""Getting life events in: decode and validate the wire contract, dead-letter, batch, apply."""
