@@ -103,6 +103,10 @@ class ReadModelView(TrackingRecorder):
             )
             self._track(cursor, tracking)
 
+    def person_ids(self, aggregate_ids: Iterable[str]) -> dict[str, str]:
+        """Map aggregate IDs (hex) to the people's ``person_id``."""
+        return {key: doc["person_id"] for key, doc in self.load_docs(aggregate_ids).items()}
+
     def status(self, person_id: str) -> dict[str, Any] | None:
         docs = self.load_docs([person_aggregate_id(person_id).hex])
         doc = next(iter(docs.values()), None)
