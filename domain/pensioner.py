@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
-from uuid import UUID, NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -74,10 +74,11 @@ class Pensioner(Aggregate):
         rule_version: str
         benefit_status: str
         risk_level: str
+        status_reason: str | None
 
         def apply(self, aggregate: Pensioner) -> None:
             aggregate.standing = Standing(
-                BenefitStatus(self.benefit_status), RiskLevel(self.risk_level), self.reason
+                BenefitStatus(self.benefit_status), RiskLevel(self.risk_level), self.status_reason
             )
 
     class Registered(Decided):
@@ -235,6 +236,7 @@ class Pensioner(Aggregate):
             rule_version=policy_in_force(on).version,
             benefit_status=new.benefit_status.value,
             risk_level=new.risk_level.value,
+            status_reason=new.reason,
         )
 
 
@@ -244,7 +246,9 @@ def current_registration(registrations: dict[str, tuple[date, dict[str, Any]]]) 
     return registrations[event_id][1]
 
 
-def _decision_for(old: Standing | None, new: Standing) -> tuple[type[Pensioner.Decided], str, str | None]:
+def _decision_for(
+    old: Standing | None, new: Standing
+) -> tuple[type[Pensioner.Decided], str, str | None]:
     """Which decision a change of standing is, in the domain's words."""
     if old is None:
         return Pensioner.Registered, "registered", new.reason

@@ -1,4 +1,4 @@
-"""The 18-character resident identity number (GB 11643-1999) and its ISO 7064 MOD 11-2 check digit."""
+"""The 18-character resident ID number (GB 11643-1999) and its ISO 7064 MOD 11-2 check digit."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ def rebuild(store: StoreOption = None) -> None:
     """Drop the read models and rebuild them from the event store."""
     engine = _open(store)
     try:
-        engine.view.clear()
+        engine.view.clear(engine.intake.name)
         count = engine.refresh()
     finally:
         engine.close()

@@ -32,7 +32,9 @@ def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     counter = 0
 
-    def emit(kind: str, person_id: str, on: date, source: str, data: dict[str, Any]) -> dict[str, Any]:
+    def emit(
+        kind: str, person_id: str, on: date, source: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
         nonlocal counter
         counter += 1
         event = {
@@ -71,7 +73,13 @@ def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
         roll = rng.random()
         if roll < 0.02:
             death = day - timedelta(days=rng.randint(0, 20))
-            emit("death_registered", person_id, day, "civil_affairs", {"death_date": death.isoformat()})
+            emit(
+                "death_registered",
+                person_id,
+                day,
+                "civil_affairs",
+                {"death_date": death.isoformat()},
+            )
         elif roll < 0.027:
             case = f"CASE-{rng.randint(10000, 99999)}"
             emit("custody_started", person_id, day, "courts", {"case_ref": case})
@@ -120,9 +128,7 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
     with path.open("w", encoding="utf-8") as handle:
         for event in events:
             handle.write(json.dumps(event, ensure_ascii=False) + "\n")
-    console.print(
-        f"Generated {people:,} people and {len(events):,} life events for 2026 → {path}"
-    )
+    console.print(f"Generated {people:,} people and {len(events):,} life events for 2026 → {path}")
     engine = open_engine(store)
     try:
         outcome = process_file(engine, path, batch_size=1000, show_progress=True)

@@ -49,7 +49,10 @@ def eventsourcing_environment(store_url: str) -> dict[str, str]:
     if parts.scheme == "sqlite":
         from projections.database import sqlite_path
 
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path(store_url)}
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": sqlite_path(store_url),
+        }
     if parts.scheme in ("postgres", "postgresql"):
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",

@@ -1,4 +1,4 @@
-"""A small SQL adapter so read models run on the same SQLite file or PostgreSQL database as the store."""
+"""A small SQL adapter: read models live in the same SQLite or PostgreSQL database as the store."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 
 class Database:
-    """A connection to ``sqlite:///path`` or ``postgresql://...``; SQL is written with ``?`` marks."""
+    """A connection to ``sqlite:///path`` or ``postgresql://...``; SQL uses ``?`` marks."""
 
     def __init__(self, url: str) -> None:
         self.url = url

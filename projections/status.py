@@ -117,19 +117,21 @@ class ReadModelView(TrackingRecorder):
     def dead_letters(self) -> list[DeadLetterRow]:
         with self.database.transaction() as cursor:
             rows = cursor.execute(
-                "SELECT event_id, source, reason, payload FROM dead_letters ORDER BY notification_id"
+                "SELECT event_id, source, reason, payload FROM dead_letters"
+                " ORDER BY notification_id"
             ).fetchall()
         return [DeadLetterRow(*row) for row in rows]
 
-    def clear(self) -> None:
+    def clear(self, application_name: str) -> None:
+        """Empty the read model and forget its position (other tracked positions stay)."""
         with self.database.transaction() as cursor:
             cursor.execute("DELETE FROM person_status")
             cursor.execute("DELETE FROM dead_letters")
-            cursor.execute("DELETE FROM projection_position")
+            cursor.execute("DELETE FROM projection_position WHERE name = ?", (application_name,))
 
 
 class StatusProjection(Projection[ReadModelView]):
-    """Folds person and dead-letter events into the read model, one page of notifications at a time."""
+    """Folds person and dead-letter events into the read model, a page of notifications at once."""
 
     name = "status"
 
@@ -153,7 +155,10 @@ class StatusProjection(Projection[ReadModelView]):
         key = domain_event.originator_id.hex
         if isinstance(domain_event, DeadLetter.Event):
             row = DeadLetterRow(
-                domain_event.event_id, domain_event.source, domain_event.reason, domain_event.payload
+                domain_event.event_id,
+                domain_event.source,
+                domain_event.reason,
+                domain_event.payload,
             )
             self._dead_letters.append((domain_event.fingerprint, tracking.notification_id, row))
             return
@@ -175,7 +180,7 @@ class StatusProjection(Projection[ReadModelView]):
         if isinstance(domain_event, Pensioner.Decided):
             doc["benefit_status"] = domain_event.benefit_status
             doc["risk_level"] = domain_event.risk_level
-            doc["reason"] = domain_event.reason
+            doc["reason"] = domain_event.status_reason
             doc["history"].append(
                 {
                     "on": domain_event.on.isoformat(),
@@ -208,8 +213,6 @@ def catch_up(app: Application, projection: StatusProjection, page_size: int = 20
         notifications = app.recorder.select_notifications(start=start, limit=page_size)
         if not notifications:
             return processed
-        page = [
-            (app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications
-        ]
+        page = [(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications]
         projection.process_page(page)
         processed += len(page)

@@ -72,7 +72,9 @@ class Publisher:
         sent = 0
         while True:
             start = (self.positions.max_tracking_id(self.tracking_name) or 0) + 1
-            notifications = self.app.recorder.select_notifications(start=start, limit=self.page_size)
+            notifications = self.app.recorder.select_notifications(
+                start=start, limit=self.page_size
+            )
             if not notifications:
                 return sent
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
@@ -83,7 +85,9 @@ class Publisher:
                 if isinstance(domain_event, Pensioner.Decided):
                     person_id = people[domain_event.originator_id.hex]
                     body = decision_message(domain_event, person_id)
-                    pending.append(await send(self.decisions_topic, person_id.encode(), _json(body)))
+                    pending.append(
+                        await send(self.decisions_topic, person_id.encode(), _json(body))
+                    )
                 elif isinstance(domain_event, DeadLetter.Event):
                     body = dead_letter_message(domain_event)
                     pending.append(await send(self.dead_letter_topic, None, _json(body)))

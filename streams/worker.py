@@ -27,7 +27,9 @@ def build_app(settings: Settings) -> faust.App:
     """The faust app, with the life-events agent attached."""
     app = faust.App(
         settings.consumer_group,
-        broker=",".join(f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")),
+        broker=",".join(
+            f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")
+        ),
         store="memory://",
         web_enabled=False,
         key_serializer="raw",

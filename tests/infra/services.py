@@ -54,12 +54,22 @@ def kafka_libs() -> Path:
     if (home / ".complete").exists():
         return libs
     if shutil.which("mvn") is None or shutil.which("java") is None:
-        raise RuntimeError("starting Kafka needs java and mvn on PATH (or set KAFKA_BOOTSTRAP_SERVERS)")
+        raise RuntimeError(
+            "starting Kafka needs java and mvn on PATH (or set KAFKA_BOOTSTRAP_SERVERS)"
+        )
     home.mkdir(parents=True, exist_ok=True)
     (home / "pom.xml").write_text(POM.format(version=KAFKA_VERSION))
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(home / "pom.xml"), "dependency:copy-dependencies",
-         f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(home / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     (home / ".complete").write_text("ok\n")
@@ -107,10 +117,23 @@ class KafkaBroker:
         )
         (self.folder / "log4j.properties").write_text(LOG4J)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        java = ["java", "-Xmx512m", f"-Dlog4j.configuration=file:{self.folder / 'log4j.properties'}"]
+        java = [
+            "java",
+            "-Xmx512m",
+            f"-Dlog4j.configuration=file:{self.folder / 'log4j.properties'}",
+        ]
         subprocess.run(
-            [*java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(config)],
+            [
+                *java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -194,8 +217,14 @@ class PostgresServer:
             user=self.user,
         )
         pg_ctl(
-            ["-w", "-o", f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}",
-             "-l", str(self.pgdata / "server.log"), "start"],
+            [
+                "-w",
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}",
+                "-l",
+                str(self.pgdata / "server.log"),
+                "start",
+            ],
             pgdata=self.pgdata,
             user=self.user,
             timeout=60,

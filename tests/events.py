@@ -1,0 +1,63 @@
+"""Builders for life-event messages as other agencies would send them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from domain.resident_id import make_resident_id
+
+_ids = itertools.count(1)
+
+
+def envelope(
+    kind: str, person_id: str, on: str, data: dict[str, Any], event_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id or f"evt-{next(_ids):06d}",
+        "type": kind,
+        "person_id": person_id,
+        "occurred_on": on,
+        "source": "test-agency",
+        "data": data,
+    }
+
+
+def person_registered(
+    person_id: str, on: str = "2026-01-01", pension_cents: int = 350_000, **kw: Any
+) -> dict[str, Any]:
+    birth = date(1955, 4, 12)
+    data = {
+        "national_id": make_resident_id("110101", birth, abs(hash(person_id)) % 1000, True),
+        "name": "李明",
+        "birth_date": birth.isoformat(),
+        "sex": "M",
+        "region": "110101",
+        "monthly_pension_cents": pension_cents,
+    }
+    return envelope("person_registered", person_id, on, data, kw.get("event_id"))
+
+
+def death_registered(person_id: str, on: str, death_date: str, **kw: Any) -> dict[str, Any]:
+    return envelope(
+        "death_registered", person_id, on, {"death_date": death_date}, kw.get("event_id")
+    )
+
+
+def custody_started(person_id: str, on: str, case_ref: str = "CASE-1", **kw: Any) -> dict[str, Any]:
+    return envelope("custody_started", person_id, on, {"case_ref": case_ref}, kw.get("event_id"))
+
+
+def custody_ended(person_id: str, on: str, case_ref: str = "CASE-1", **kw: Any) -> dict[str, Any]:
+    return envelope("custody_ended", person_id, on, {"case_ref": case_ref}, kw.get("event_id"))
+
+
+def write_jsonl(path: Path, events: list[dict[str, Any] | str], mode: str = "w") -> Path:
+    with path.open(mode, encoding="utf-8") as handle:
+        for event in events:
+            line = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
+            handle.write(line + "\n")
+    return path

@@ -1,0 +1,50 @@
+"""docker-compose.yml parses and agrees with the settings the code reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from engine.settings import ENVIRONMENT, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_worker_sets_only_variables_the_code_reads_and_all_of_them() -> None:
+    worker_env = compose()["services"]["worker"]["environment"]
+    assert set(worker_env) == set(ENVIRONMENT.values())
+    settings = Settings.from_environment(worker_env)
+    assert settings.batch_size == 1000
+    assert settings.life_events_topic == "life-events"
+    assert settings.dead_letter_topic == "life-events.dlq"
+    assert settings.decisions_topic == "benefit-decisions"
+
+
+def test_worker_points_at_the_stack_kafka_and_postgres() -> None:
+    services = compose()["services"]
+    settings = Settings.from_environment(services["worker"]["environment"])
+    kafka = services["kafka"]["environment"]
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+    assert f"PLAINTEXT://{settings.kafka_bootstrap_servers}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+    db = urlsplit(settings.database_url)
+    pg = services["postgres"]["environment"]
+    assert (db.hostname, db.port) == ("postgres", 5432)
+    assert (db.username, db.password, db.path.lstrip("/")) == (
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+        pg["POSTGRES_DB"],
+    )
+    assert services["worker"]["command"] == ["benefits", "worker"]
+    assert set(services["worker"]["depends_on"]) == {"kafka", "postgres"}
+
+
+def test_image_installs_every_package() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("domain", "streams", "projections", "triggers", "engine"):
+        assert f"COPY {package} {package}" in dockerfile
