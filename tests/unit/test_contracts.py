@@ -1,4 +1,4 @@
-"""The wire contract: valid messages decode; malformed ones are rejected with a reason, never raise."""
+"""The wire contract: valid messages decode; malformed ones are rejected with a reason."""
 
 from __future__ import annotations
 
