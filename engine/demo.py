@@ -148,8 +148,13 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
         for key, count in sorted(statuses.items()):
             table.add_row(key, f"{count:,}", examples[key])
         console.print(table)
-        reasons = Counter(r.reason.split(":")[0] for r in engine.view.dead_letters())
-        console.print("Rejected, by reason: " + ", ".join(f"{k} ({v})" for k, v in reasons.items()))
+        reasons = Counter(_reason_kind(r.reason) for r in engine.view.dead_letters())
+        rejected = Table(title="Rejected messages, by reason (`benefits rejected` lists them)")
+        rejected.add_column("reason")
+        rejected.add_column("count", justify="right")
+        for reason, count in reasons.most_common():
+            rejected.add_row(reason, str(count))
+        console.print(rejected)
     finally:
         engine.close()
     elapsed = time.perf_counter() - started
@@ -157,3 +162,8 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
         f"Done in {elapsed:.1f} s. Try: benefits status {examples.get('terminated', '')} "
         f"--store {store}"
     )
+
+
+def _reason_kind(reason: str) -> str:
+    """The first clause of a rejection reason, without the offending value."""
+    return reason.split(";")[0].split(" (")[0].split(", got")[0]
