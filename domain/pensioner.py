@@ -1,47 +1,36 @@
 """A person's benefit entitlement as an event-sourced aggregate.
 
-The aggregate records each accepted life event as a fact, then decides the person's standing
-from *all* facts ordered by their dates, so the order in which events arrive never changes the
-outcome. Every change of standing is a decision event carrying its reason, the rule version and
-the ``event_id`` that caused it.
+The aggregate records each accepted life event as a fact, then asks ``domain.entitlement`` what
+all facts together call for, and records the decisions and notifications it has not recorded
+before. Decisions are never retracted: a late fact that changes the picture adds new decisions.
+Every decision carries its reason, the rule version and the ``event_id`` that caused it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.entitlement import (
+    Assessment,
+    BenefitStatus,
+    Decision,
+    Fact,
+    RiskLevel,
+    Standing,
+    assess,
+    current_record,
+    death_date_of,
+)
 from domain.policy import policy_in_force
 
+__all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing"]
+
 PERSON_NAMESPACE = uuid5(NAMESPACE_URL, "urn:benefits-engine:person")
-
-
-class BenefitStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    TERMINATED = "terminated"
-    NOT_RETIRED = "not_retired"
-
-
-class RiskLevel(StrEnum):
-    NONE = "none"
-    BLUE = "blue"
-    YELLOW = "yellow"
-    RED = "red"
-
-
-@dataclass(frozen=True)
-class Standing:
-    """Where a person stands: what the benefit does now, how worried we are, and why."""
-
-    benefit_status: BenefitStatus
-    risk_level: RiskLevel
-    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -55,6 +44,27 @@ class GoldenRecord:
     region: str
     monthly_pension_cents: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "national_id": self.national_id,
+            "name": self.name,
+            "birth_date": self.birth_date.isoformat(),
+            "sex": self.sex,
+            "region": self.region,
+            "monthly_pension_cents": self.monthly_pension_cents,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GoldenRecord:
+        return cls(
+            national_id=data["national_id"],
+            name=data["name"],
+            birth_date=date.fromisoformat(data["birth_date"]),
+            sex=data["sex"],
+            region=data["region"],
+            monthly_pension_cents=data["monthly_pension_cents"],
+        )
+
 
 def person_aggregate_id(person_id: str) -> UUID:
     """The aggregate ID of the person with this external ``person_id``."""
@@ -62,42 +72,129 @@ def person_aggregate_id(person_id: str) -> UUID:
 
 
 class Pensioner(Aggregate):
-    """One person's facts and benefit decisions."""
+    """One person's facts, decisions and notifications."""
+
+    # ----- facts
+
+    class FactRecorded(Aggregate.Event):
+        """Base of every accepted life event: the fact, as the replay sees it."""
+
+        event_id: str
+        occurred_on: date
+        data: dict[str, Any]
+
+        def apply(self, aggregate: Pensioner) -> None:
+            aggregate._note(
+                Fact(FACT_KINDS[type(self)], self.event_id, self.occurred_on, self.data)
+            )
+
+    class RecordCorrected(FactRecorded):
+        """A later (or late) registration of a known person."""
+
+    class DeathRegistered(FactRecorded):
+        pass
+
+    class CustodyStarted(FactRecorded):
+        pass
+
+    class CustodyEnded(FactRecorded):
+        pass
+
+    class LifeEvidenceObserved(FactRecorded):
+        """Behavioural evidence that the person was alive (hospital visit, transit tap, ...)."""
+
+    class LivenessVerified(FactRecorded):
+        pass
+
+    class BirthdayMonthStarted(FactRecorded):
+        pass
+
+    class CertificationDeadlineReached(FactRecorded):
+        pass
+
+    # ----- decisions and notifications
 
     class Decided(Aggregate.Event):
-        """Base of every decision: the standing it set, why, under which rules, caused by what."""
+        """Base of every decision: what, when, why, under which rules, caused by which event.
 
+        It also carries the person's standing and certification *after* the decision, as the
+        read model shows them.
+        """
+
+        key: str
         decision: str
         on: date
         reason: str | None
         event_id: str
         rule_version: str
+        details: dict[str, Any]
         benefit_status: str
         risk_level: str
         status_reason: str | None
+        certification: dict[str, Any] | None
 
         def apply(self, aggregate: Pensioner) -> None:
+            aggregate.decision_keys.add(self.key)
             aggregate.standing = Standing(
                 BenefitStatus(self.benefit_status), RiskLevel(self.risk_level), self.status_reason
             )
 
     class Registered(Decided):
-        """The person entered the register with this initial standing."""
+        pass
 
     class PensionActivated(Decided):
-        """A registered pension began to be paid."""
+        pass
 
     class PensionDeactivated(Decided):
-        """A corrected record shows no pension to pay."""
+        pass
 
     class PensionSuspended(Decided):
-        """Payments stopped while something holds the pension (custody)."""
+        pass
 
     class PensionReinstated(Decided):
-        """What held the pension ended; payments resume."""
+        pass
 
     class PensionTerminated(Decided):
-        """The pension ended for good (death)."""
+        pass
+
+    class CertificationCycleOpened(Decided):
+        pass
+
+    class SilentlyCertified(Decided):
+        pass
+
+    class CertifiedByLiveness(Decided):
+        pass
+
+    class LivenessInvited(Decided):
+        pass
+
+    class RiskFlaggedBlue(Decided):
+        pass
+
+    class PensionHeld(Decided):
+        pass
+
+    class PensionResumed(Decided):
+        pass
+
+    class EvidenceAfterDeathAlerted(Decided):
+        pass
+
+    class StandingCorrected(Decided):
+        """A late fact changed the standing without any other decision to carry it."""
+
+    class NotificationQueued(Aggregate.Event):
+        key: str
+        template: str
+        on: date
+        event_id: str
+        details: dict[str, Any]
+
+        def apply(self, aggregate: Pensioner) -> None:
+            aggregate.notice_keys.add(self.key)
+
+    # ----- creation
 
     @staticmethod
     def create_id(person_id: str, **_: Any) -> UUID:
@@ -108,14 +205,11 @@ class Pensioner(Aggregate):
         self, person_id: str, event_id: str, occurred_on: date, record: dict[str, Any]
     ) -> None:
         self.person_id = person_id
-        self.seen_event_ids: set[str] = set()
-        self.registrations: dict[str, tuple[date, dict[str, Any]]] = {}
-        self.deaths: dict[str, tuple[date, date]] = {}
-        self.custody_cases: dict[str, dict[str, date]] = {}
+        self.facts: dict[str, Fact] = {}
+        self.decision_keys: set[str] = set()
+        self.notice_keys: set[str] = set()
         self.standing: Standing | None = None
-        self._note_registration(event_id, occurred_on, record)
-
-    # ----- commands -------------------------------------------------------------------------
+        self._note(Fact("person_registered", event_id, occurred_on, record))
 
     @classmethod
     def register(
@@ -126,160 +220,146 @@ class Pensioner(Aggregate):
             person_id=person_id,
             event_id=event_id,
             occurred_on=occurred_on,
-            record=_record_to_dict(record),
+            record=record.to_dict(),
         )
         pensioner._decide(event_id, occurred_on)
         return pensioner
 
+    # ----- commands
+
     def has_seen(self, event_id: str) -> bool:
         """True when the life event with this ID has already had its effect."""
-        return event_id in self.seen_event_ids
+        return event_id in self.facts
 
     def correct_record(self, event_id: str, occurred_on: date, record: GoldenRecord) -> None:
-        """Apply a later (or late-arriving earlier) ``person_registered`` for a known person."""
-        if self.has_seen(event_id):
-            return
-        self._record_corrected(
-            event_id=event_id, occurred_on=occurred_on, record=_record_to_dict(record)
-        )
-        self._decide(event_id, occurred_on)
+        self._observe(self.RecordCorrected, event_id, occurred_on, record.to_dict())
 
     def register_death(self, event_id: str, occurred_on: date, death_date: date) -> None:
-        if self.has_seen(event_id):
-            return
-        self._death_registered(event_id=event_id, occurred_on=occurred_on, death_date=death_date)
-        self._decide(event_id, occurred_on)
+        self._observe(
+            self.DeathRegistered, event_id, occurred_on, {"death_date": death_date.isoformat()}
+        )
 
     def start_custody(self, event_id: str, occurred_on: date, case_ref: str) -> None:
-        if self.has_seen(event_id):
-            return
-        self._custody_started(event_id=event_id, occurred_on=occurred_on, case_ref=case_ref)
-        self._decide(event_id, occurred_on)
+        self._observe(self.CustodyStarted, event_id, occurred_on, {"case_ref": case_ref})
 
     def end_custody(self, event_id: str, occurred_on: date, case_ref: str) -> None:
-        if self.has_seen(event_id):
-            return
-        self._custody_ended(event_id=event_id, occurred_on=occurred_on, case_ref=case_ref)
-        self._decide(event_id, occurred_on)
+        self._observe(self.CustodyEnded, event_id, occurred_on, {"case_ref": case_ref})
 
-    # ----- facts (event mutators) ------------------------------------------------------------
+    def observe_life_evidence(self, event_id: str, occurred_on: date, kind: str) -> None:
+        self._observe(self.LifeEvidenceObserved, event_id, occurred_on, {"kind": kind})
 
-    @event("RecordCorrected")
-    def _record_corrected(self, event_id: str, occurred_on: date, record: dict[str, Any]) -> None:
-        self._note_registration(event_id, occurred_on, record)
+    def verify_liveness(self, event_id: str, occurred_on: date, channel: str) -> None:
+        self._observe(self.LivenessVerified, event_id, occurred_on, {"channel": channel})
 
-    @event("DeathRegistered")
-    def _death_registered(self, event_id: str, occurred_on: date, death_date: date) -> None:
-        self.seen_event_ids.add(event_id)
-        self.deaths[event_id] = (occurred_on, death_date)
+    def open_cycle(self, event_id: str, occurred_on: date, year: int) -> None:
+        """The birthday month began: open this year's certification cycle if it applies."""
+        self._observe(self.BirthdayMonthStarted, event_id, occurred_on, {"year": year})
 
-    @event("CustodyStarted")
-    def _custody_started(self, event_id: str, occurred_on: date, case_ref: str) -> None:
-        self.seen_event_ids.add(event_id)
-        case = self.custody_cases.setdefault(case_ref, {})
-        case["started"] = min(occurred_on, case.get("started", occurred_on))
+    def reach_deadline(self, event_id: str, occurred_on: date, cycle_year: int, mark: int) -> None:
+        """A cycle's 30/90/120-day mark came round (raised by the scheduler)."""
+        self._observe(
+            self.CertificationDeadlineReached,
+            event_id,
+            occurred_on,
+            {"cycle_year": cycle_year, "mark": mark},
+        )
 
-    @event("CustodyEnded")
-    def _custody_ended(self, event_id: str, occurred_on: date, case_ref: str) -> None:
-        self.seen_event_ids.add(event_id)
-        case = self.custody_cases.setdefault(case_ref, {})
-        case["ended"] = max(occurred_on, case.get("ended", occurred_on))
-
-    def _note_registration(self, event_id: str, occurred_on: date, record: dict[str, Any]) -> None:
-        self.seen_event_ids.add(event_id)
-        self.registrations[event_id] = (occurred_on, record)
-
-    # ----- derived state -----------------------------------------------------------------------
+    # ----- derived state
 
     @property
     def record(self) -> GoldenRecord:
-        return _record_from_dict(current_registration(self.registrations))
+        return GoldenRecord.from_dict(current_record(self.facts.values()))
 
     @property
     def death_date(self) -> date | None:
-        """Date of death from the latest-dated death registration (a correction supersedes)."""
-        if not self.deaths:
-            return None
-        event_id = max(self.deaths, key=lambda k: (self.deaths[k][0], k))
-        return self.deaths[event_id][1]
+        return death_date_of(self.facts.values())
 
-    @property
-    def in_custody(self) -> bool:
-        """An open custody case: started and not ended on or after its start."""
-        return any(
-            "started" in case and not ("ended" in case and case["ended"] >= case["started"])
-            for case in self.custody_cases.values()
-        )
+    def assess(self) -> Assessment:
+        return assess(self.facts.values())
 
-    def assess(self) -> Standing:
-        """The standing that all known facts call for. Death is final; custody holds a pension."""
-        if self.death_date is not None:
-            return Standing(BenefitStatus.TERMINATED, RiskLevel.RED, "death")
-        if self.record.monthly_pension_cents == 0:
-            return Standing(BenefitStatus.NOT_RETIRED, RiskLevel.NONE, None)
-        if self.in_custody:
-            return Standing(BenefitStatus.SUSPENDED, RiskLevel.RED, "custody")
-        return Standing(BenefitStatus.ACTIVE, RiskLevel.NONE, None)
+    # ----- internals
+
+    def _note(self, fact: Fact) -> None:
+        self.facts[fact.event_id] = fact
+
+    def _observe(
+        self, event_class: type[FactRecorded], event_id: str, occurred_on: date, data: dict
+    ) -> None:
+        if self.has_seen(event_id):
+            return
+        self.trigger_event(event_class, event_id=event_id, occurred_on=occurred_on, data=data)
+        self._decide(event_id, occurred_on)
 
     def _decide(self, event_id: str, on: date) -> None:
-        new = self.assess()
-        old = self.standing
-        if new == old:
-            return
-        decision_class, decision, reason = _decision_for(old, new)
-        self.trigger_event(
-            decision_class,
-            decision=decision,
-            on=on,
-            reason=reason,
-            event_id=event_id,
-            rule_version=policy_in_force(on).version,
-            benefit_status=new.benefit_status.value,
-            risk_level=new.risk_level.value,
-            status_reason=new.reason,
-        )
+        assessment = self.assess()
+        new = [d for d in assessment.decisions if d.key not in self.decision_keys]
+        if not new and assessment.standing != self.standing:
+            version = policy_in_force(on).version
+            new = [
+                Decision(
+                    f"standing_corrected:{event_id}",
+                    "standing_corrected",
+                    on,
+                    assessment.standing.reason,
+                    event_id,
+                    version,
+                )
+            ]
+        standing = assessment.standing
+        certification = assessment.cycle.summary() if assessment.cycle else None
+        for decision in new:
+            self.trigger_event(
+                DECISION_EVENTS[decision.kind],
+                key=decision.key,
+                decision=decision.kind,
+                on=decision.on,
+                reason=decision.reason,
+                event_id=decision.event_id,
+                rule_version=decision.rule_version,
+                details=decision.details,
+                benefit_status=standing.benefit_status.value,
+                risk_level=standing.risk_level.value,
+                status_reason=standing.reason,
+                certification=certification,
+            )
+        for notice in assessment.notices:
+            if notice.key not in self.notice_keys:
+                self.trigger_event(
+                    self.NotificationQueued,
+                    key=notice.key,
+                    template=notice.template,
+                    on=notice.on,
+                    event_id=notice.event_id,
+                    details=notice.details,
+                )
 
 
-def current_registration(registrations: dict[str, tuple[date, dict[str, Any]]]) -> dict[str, Any]:
-    """The registration that stands: latest ``occurred_on`` wins, ties go to the larger event ID."""
-    event_id = max(registrations, key=lambda k: (registrations[k][0], k))
-    return registrations[event_id][1]
+FACT_KINDS: dict[type, str] = {
+    Pensioner.RecordCorrected: "person_registered",
+    Pensioner.DeathRegistered: "death_registered",
+    Pensioner.CustodyStarted: "custody_started",
+    Pensioner.CustodyEnded: "custody_ended",
+    Pensioner.LifeEvidenceObserved: "life_evidence",
+    Pensioner.LivenessVerified: "liveness_verified",
+    Pensioner.BirthdayMonthStarted: "birthday_month_started",
+    Pensioner.CertificationDeadlineReached: "certification_deadline_reached",
+}
 
-
-def _decision_for(
-    old: Standing | None, new: Standing
-) -> tuple[type[Pensioner.Decided], str, str | None]:
-    """Which decision a change of standing is, in the domain's words."""
-    if old is None:
-        return Pensioner.Registered, "registered", new.reason
-    if new.benefit_status is BenefitStatus.TERMINATED:
-        return Pensioner.PensionTerminated, "terminated", new.reason
-    if new.benefit_status is BenefitStatus.SUSPENDED:
-        return Pensioner.PensionSuspended, "suspended", new.reason
-    if new.benefit_status is BenefitStatus.NOT_RETIRED:
-        return Pensioner.PensionDeactivated, "deactivated", "no_pension_on_record"
-    if old.benefit_status is BenefitStatus.SUSPENDED:
-        return Pensioner.PensionReinstated, "reinstated", "custody_ended"
-    return Pensioner.PensionActivated, "activated", "pension_on_record"
-
-
-def _record_to_dict(record: GoldenRecord) -> dict[str, Any]:
-    return {
-        "national_id": record.national_id,
-        "name": record.name,
-        "birth_date": record.birth_date.isoformat(),
-        "sex": record.sex,
-        "region": record.region,
-        "monthly_pension_cents": record.monthly_pension_cents,
-    }
-
-
-def _record_from_dict(data: dict[str, Any]) -> GoldenRecord:
-    return GoldenRecord(
-        national_id=data["national_id"],
-        name=data["name"],
-        birth_date=date.fromisoformat(data["birth_date"]),
-        sex=data["sex"],
-        region=data["region"],
-        monthly_pension_cents=data["monthly_pension_cents"],
-    )
+# The one table from a decision's name to its domain event.
+DECISION_EVENTS: dict[str, type[Pensioner.Decided]] = {
+    "registered": Pensioner.Registered,
+    "activated": Pensioner.PensionActivated,
+    "deactivated": Pensioner.PensionDeactivated,
+    "suspended": Pensioner.PensionSuspended,
+    "reinstated": Pensioner.PensionReinstated,
+    "terminated": Pensioner.PensionTerminated,
+    "cycle_opened": Pensioner.CertificationCycleOpened,
+    "silently_certified": Pensioner.SilentlyCertified,
+    "certified_by_liveness": Pensioner.CertifiedByLiveness,
+    "liveness_invited": Pensioner.LivenessInvited,
+    "flagged_blue": Pensioner.RiskFlaggedBlue,
+    "held": Pensioner.PensionHeld,
+    "resumed": Pensioner.PensionResumed,
+    "evidence_after_death": Pensioner.EvidenceAfterDeathAlerted,
+    "standing_corrected": Pensioner.StandingCorrected,
+}

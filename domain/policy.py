@@ -5,8 +5,24 @@ A decision records the rule version in force on the day it was made, so an audit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+
+
+@dataclass(frozen=True)
+class CertificationRules:
+    """Annual no-touch certification (policy 2026.1)."""
+
+    # Life evidence this many days before the cycle opens (or later) certifies silently.
+    evidence_lookback_days: int = 30
+    # Days after opening at which an open cycle escalates.
+    invitation_day: int = 30
+    blue_flag_day: int = 90
+    hold_day: int = 120
+
+    @property
+    def marks(self) -> tuple[int, ...]:
+        return (self.invitation_day, self.blue_flag_day, self.hold_day)
 
 
 @dataclass(frozen=True)
@@ -15,6 +31,7 @@ class PolicyVersion:
 
     version: str
     effective_from: date
+    certification: CertificationRules = field(default_factory=CertificationRules)
 
 
 POLICY_VERSIONS: tuple[PolicyVersion, ...] = (

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from engine.settings import Settings
+from engine.simulation import SimulationOutcome, simulate
 from engine.wiring import Engine, open_engine
-from streams.intake import BatchOutcome, batched
-from streams.jsonl import count_lines, file_source_name, read_messages
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-out = Console()
-err = Console(stderr=True)
+# No emoji codes or markup in data: event IDs like "scheduler:birthday:..." must print as they are.
+out = Console(emoji=False, highlight=False)
+err = Console(stderr=True, emoji=False, highlight=False)
 
 StoreOption = Annotated[
     str | None,
@@ -47,71 +49,100 @@ def _open(store: str | None) -> Engine:
 @app.command()
 def run(
     input: Annotated[Path, typer.Option("--input", help="JSON-lines file of life events.")],
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Simulate every day up to this date, YYYY-MM-DD "
+            "(default: the latest event date in the file)."
+        ),
+    ] = None,
     store: StoreOption = None,
     batch_size: Annotated[int, typer.Option(help="Messages per transaction.")] = 1000,
     json_output: JsonOption = False,
 ) -> None:
-    """Process a JSON-lines file of life events in embedded mode (no broker)."""
+    """Process a JSON-lines file of life events in embedded mode on a simulated clock."""
     if not input.is_file():
         err.print(f"[red]error:[/red] no such file: {input}")
         raise typer.Exit(2)
+    until_day = _parse_day(until, "--until") if until else None
     engine = _open(store)
     try:
-        outcome = process_file(engine, input, batch_size, show_progress=not json_output)
-        engine.refresh()
+        outcome = run_simulation(
+            engine, input, until_day, batch_size, show_progress=not json_output
+        )
     finally:
         engine.close()
     if json_output:
-        out.print_json(data=_outcome_json(outcome))
+        print(json.dumps(outcome_json(outcome), indent=2))
     else:
         print_outcome(outcome)
 
 
-def process_file(engine: Engine, path: Path, batch_size: int, show_progress: bool) -> BatchOutcome:
-    """Apply a file's messages after the last line this store recorded for it."""
-    source = file_source_name(path)
-    done = engine.intake.position(source)
-    total = count_lines(path)
-    outcome = BatchOutcome(already_processed=min(done, total))
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} must be a date written YYYY-MM-DD, got {value!r}")
+        raise typer.Exit(2) from None
+
+
+def run_simulation(
+    engine: Engine, path: Path, until: date | None, batch_size: int, show_progress: bool
+) -> SimulationOutcome:
+    """Simulate the file's days with a progress bar on the terminal."""
     with Progress(
-        TextColumn("[bold]processing"),
+        TextColumn("[bold]simulating"),
+        TextColumn("{task.fields[day]}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err,
-        disable=not show_progress or total < 5000,
+        disable=not show_progress,
         transient=True,
     ) as progress:
-        task = progress.add_task("events", total=total, completed=min(done, total))
-        for chunk in batched(read_messages(path, after=done), batch_size):
-            outcome.add(engine.intake.apply_batch(source, chunk))
-            progress.update(task, completed=chunk[-1].position)
-            engine.refresh()
-    return outcome
+        task = progress.add_task("days", total=None, day="")
+
+        def on_day(day: date, last: date) -> None:
+            if progress.tasks[0].total is None:
+                progress.update(task, total=(last - day).days + 1)
+            progress.update(task, advance=1, day=day.isoformat())
+
+        return simulate(engine, path, until=until, batch_size=batch_size, on_day=on_day)
 
 
-def _outcome_json(outcome: BatchOutcome) -> dict[str, Any]:
+def outcome_json(outcome: SimulationOutcome) -> dict[str, Any]:
+    decisions = outcome.intake.decisions + outcome.jobs.decisions
     return {
-        "accepted": outcome.accepted,
-        "rejected": outcome.rejected,
-        "duplicates": outcome.duplicates,
-        "skipped_already_processed": outcome.already_processed,
-        "decisions": dict(sorted(outcome.decisions.items())),
+        "accepted": outcome.intake.accepted,
+        "rejected": outcome.intake.rejected,
+        "duplicates": outcome.intake.duplicates,
+        "scheduled_events": outcome.scheduled_events,
+        "first_day": outcome.first_day.isoformat() if outcome.first_day else None,
+        "last_day": outcome.last_day.isoformat() if outcome.last_day else None,
+        "days": outcome.days,
+        "left_for_later": outcome.left_for_later,
+        "decisions": dict(sorted(decisions.items())),
     }
 
 
-def print_outcome(outcome: BatchOutcome) -> None:
+def print_outcome(outcome: SimulationOutcome) -> None:
+    summary = outcome_json(outcome)
     table = Table(title="Life events", show_header=False)
-    table.add_row("accepted", str(outcome.accepted))
-    table.add_row("rejected (see `benefits rejected`)", str(outcome.rejected))
-    table.add_row("duplicates ignored", str(outcome.duplicates))
-    if outcome.already_processed:
-        table.add_row("lines already processed earlier", str(outcome.already_processed))
+    table.add_row("accepted", str(summary["accepted"]))
+    table.add_row("rejected (see `benefits rejected`)", str(summary["rejected"]))
+    table.add_row("duplicates ignored", str(summary["duplicates"]))
+    table.add_row("raised by the daily jobs", str(summary["scheduled_events"]))
+    if outcome.days:
+        table.add_row(
+            "days simulated", f"{summary['first_day']} … {summary['last_day']} ({outcome.days})"
+        )
+    if outcome.left_for_later:
+        table.add_row("dated after --until, left for a later run", str(outcome.left_for_later))
     out.print(table)
     decisions = Table(title="Decisions by kind")
     decisions.add_column("decision")
     decisions.add_column("count", justify="right")
-    for kind, count in sorted(outcome.decisions.items()):
+    for kind, count in summary["decisions"].items():
         decisions.add_row(kind, str(count))
     out.print(decisions)
 
@@ -144,7 +175,34 @@ def status(
     for column in columns:
         table.add_column(column)
     for entry in doc["history"]:
-        table.add_row(*(str(entry.get(c) or "") for c in columns))
+        table.add_row(*(escape(str(entry.get(c) or "")) for c in columns))
+    out.print(table)
+
+
+@app.command()
+def notifications(
+    person_id: Annotated[str, typer.Argument(help="The person's person_id.")],
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the notifications sent to a person (template and date), oldest first."""
+    engine = _open(store)
+    try:
+        known = engine.view.status(person_id) is not None
+        items = engine.view.notifications(person_id)
+    finally:
+        engine.close()
+    if not known:
+        err.print(f"[red]error:[/red] no person with person_id {person_id!r} in this store")
+        raise typer.Exit(1)
+    if json_output:
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Notifications ({len(items)})")
+    for column in ("on", "template", "event_id"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(item["on"], item["template"], escape(item["event_id"]))
     out.print(table)
 
 
@@ -167,7 +225,7 @@ def rejected(store: StoreOption = None, json_output: JsonOption = False) -> None
     table.add_column("event_id")
     table.add_column("reason")
     for row in rows:
-        table.add_row(row.event_id or "-", row.reason)
+        table.add_row(escape(row.event_id or "-"), escape(row.reason))
     out.print(table)
 
 
@@ -189,6 +247,22 @@ def worker() -> None:
     from streams.worker import run_worker
 
     run_worker(Settings.from_environment())
+
+
+@app.command()
+def scheduler(
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="First day to run if the scheduler never ran (default: today)."
+        ),
+    ] = None,
+) -> None:
+    """Run the daily jobs on the wall clock (UTC) in Kafka mode, raising events onto the topic."""
+    from engine.scheduling import run_scheduler
+
+    first = _parse_day(start, "--from") if start else None
+    run_scheduler(Settings.from_environment(), first_day=first)
 
 
 @app.command()

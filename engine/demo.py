@@ -13,6 +13,7 @@ from typing import Any
 
 from faker import Faker
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from domain.resident_id import make_resident_id
@@ -21,6 +22,35 @@ from engine.wiring import open_engine
 # A few real county-level region codes, so generated resident IDs look like real ones.
 REGIONS = ("110101", "110105", "310101", "310115", "440103", "440305", "510104", "330102")
 YEAR_START = date(2026, 1, 1)
+YEAR_END = date(2026, 12, 31)
+EVIDENCE_KINDS = (
+    "hospital_visit",
+    "pharmacy_purchase",
+    "transit_tap",
+    "bank_counter",
+    "utility_payment",
+    "community_check",
+)
+
+
+def _certification_story(
+    rng: random.Random, emit: Any, person_id: str, birth: date, alive_until: date
+) -> None:
+    """Most pensioners leave traces of life; some answer a liveness invitation, late or never."""
+    opening = date(2026, birth.month, 1)
+    roll = rng.random()
+    if roll < 0.8:
+        for _ in range(rng.randint(3, 10)):
+            on = YEAR_START + timedelta(days=rng.randint(0, (alive_until - YEAR_START).days))
+            kind = rng.choice(EVIDENCE_KINDS)
+            emit("life_evidence", person_id, on, f"{kind}_feed", {"kind": kind})
+    elif roll < 0.95:
+        answered = opening + timedelta(
+            days=rng.choice((rng.randint(31, 89), rng.randint(91, 119), rng.randint(121, 200)))
+        )
+        if answered <= alive_until - timedelta(days=20):
+            channel = rng.choice(("app", "app", "kiosk", "home_visit"))
+            emit("liveness_verified", person_id, answered, "liveness_app", {"channel": channel})
 
 
 def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
@@ -71,6 +101,8 @@ def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
         )
         day = YEAR_START + timedelta(days=rng.randint(1, 360))
         roll = rng.random()
+        if retired:
+            _certification_story(rng, emit, person_id, birth, day if roll < 0.02 else YEAR_END)
         if roll < 0.02:
             death = day - timedelta(days=rng.randint(0, 20))
             emit(
@@ -80,11 +112,14 @@ def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
                 "civil_affairs",
                 {"death_date": death.isoformat()},
             )
+            if rng.random() < 0.1:  # a relative keeps using the card: evidence after death
+                used = min(day + timedelta(days=rng.randint(1, 30)), YEAR_END)
+                emit("life_evidence", person_id, used, "transit", {"kind": "transit_tap"})
         elif roll < 0.027:
             case = f"CASE-{rng.randint(10000, 99999)}"
             emit("custody_started", person_id, day, "courts", {"case_ref": case})
             if rng.random() < 0.5:
-                end = min(day + timedelta(days=rng.randint(10, 120)), date(2026, 12, 31))
+                end = min(day + timedelta(days=rng.randint(10, 120)), YEAR_END)
                 emit("custody_ended", person_id, end, "courts", {"case_ref": case})
 
     events.sort(key=lambda e: e["occurred_on"])
@@ -115,7 +150,7 @@ def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
 
 
 def run_demo(people: int, seed: int, store: str | None, console: Console) -> None:
-    from engine.cli import print_outcome, process_file
+    from engine.cli import print_outcome, run_simulation
 
     started = time.perf_counter()
     folder = Path("var/demo")
@@ -131,16 +166,27 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
     console.print(f"Generated {people:,} people and {len(events):,} life events for 2026 → {path}")
     engine = open_engine(store)
     try:
-        outcome = process_file(engine, path, batch_size=1000, show_progress=True)
-        engine.refresh()
+        outcome = run_simulation(engine, path, YEAR_END, batch_size=1000, show_progress=True)
         print_outcome(outcome)
-        statuses = Counter()
-        examples: dict[str, str] = {}
-        for n in range(people):
-            doc = engine.view.status(f"P{seed}-{n:07d}")
-            if doc is not None:
-                statuses[doc["benefit_status"]] += 1
-                examples.setdefault(doc["benefit_status"], doc["person_id"])
+        counts = engine.view.status_counts()
+        statuses = {status: count for status, (count, _) in counts.items()}
+        examples = {status: example for status, (_, example) in counts.items()}
+        decisions = outcome.intake.decisions + outcome.jobs.decisions
+        year = Table(title="A year of no-touch certification")
+        year.add_column("outcome")
+        year.add_column("people", justify="right")
+        for label, count in (
+            ("certified silently from life evidence", decisions["silently_certified"]),
+            ("certified by a liveness check", decisions["certified_by_liveness"]),
+            ("invited to a liveness check (day 30)", decisions["liveness_invited"]),
+            ("flagged blue (day 90)", decisions["flagged_blue"]),
+            ("yellow: payments held (day 120)", decisions["held"]),
+            ("resumed after a hold", decisions["resumed"]),
+            ("still held at year end", statuses.get("held", 0)),
+            ("evidence after death (alert)", decisions["evidence_after_death"]),
+        ):
+            year.add_row(label, f"{count:,}")
+        console.print(year)
         table = Table(title="Where people stand at the end of the year")
         table.add_column("benefit_status")
         table.add_column("people", justify="right")
@@ -153,15 +199,13 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
         rejected.add_column("reason")
         rejected.add_column("count", justify="right")
         for reason, count in reasons.most_common():
-            rejected.add_row(reason, str(count))
+            rejected.add_row(escape(reason), str(count))
         console.print(rejected)
     finally:
         engine.close()
     elapsed = time.perf_counter() - started
-    console.print(
-        f"Done in {elapsed:.1f} s. Try: benefits status {examples.get('terminated', '')} "
-        f"--store {store}"
-    )
+    example = examples.get("held") or examples.get("terminated", "")
+    console.print(f"Done in {elapsed:.1f} s. Try: benefits status {example} --store {store}")
 
 
 def _reason_kind(reason: str) -> str:

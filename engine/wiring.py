@@ -30,7 +30,14 @@ class Engine:
         self.view.database.close()
 
 
-def open_engine(store_url: str) -> Engine:
-    intake = LifeEventIntake(env=eventsourcing_environment(store_url))
+def open_engine(store_url: str, aggregate_cache: int = 100_000) -> Engine:
+    env = eventsourcing_environment(store_url)
+    # Aggregates stay in memory between batches. The intake is the only writer of a person
+    # (Kafka keys by person), so no fast-forward read per person; on a conflict the intake
+    # evicts what it touched and retries once.
+    env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
+    env["AGGREGATE_CACHE_FASTFORWARD"] = "n"
+    env["DEEPCOPY_FROM_AGGREGATE_CACHE"] = "n"
+    intake = LifeEventIntake(env=env)
     projection = StatusProjection(ReadModelView(Database(store_url)))
     return Engine(intake=intake, projection=projection)

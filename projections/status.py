@@ -1,4 +1,5 @@
-"""The status read model: each person's standing and decision history, and the dead-letter list.
+"""The status read model: each person's standing, certification and decision history, the
+notification outbox, the dead-letter list, and the indexes the daily jobs use.
 
 Built only from the event store's notification log, with its position tracked in the same
 transaction as its rows, so it can be dropped and rebuilt at any time (``benefits rebuild``).
@@ -9,25 +10,40 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
-from domain.pensioner import Pensioner, current_registration, person_aggregate_id
+from domain.entitlement import Fact, current_record
+from domain.pensioner import Pensioner, person_aggregate_id
 from projections.database import Database
 from streams.dead_letters import DeadLetter
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS person_status ("
-    " aggregate_id TEXT PRIMARY KEY, person_id TEXT NOT NULL, doc TEXT NOT NULL)",
+    " aggregate_id TEXT PRIMARY KEY, person_id TEXT NOT NULL, birth_month INTEGER,"
+    " benefit_status TEXT, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS person_status_by_birth_month"
+    " ON person_status (birth_month, benefit_status)",
+    "CREATE TABLE IF NOT EXISTS certification_deadlines ("
+    " aggregate_id TEXT NOT NULL, person_id TEXT NOT NULL, cycle_year INTEGER NOT NULL,"
+    " mark INTEGER NOT NULL, due_on TEXT NOT NULL, PRIMARY KEY (aggregate_id, cycle_year, mark))",
+    "CREATE INDEX IF NOT EXISTS certification_deadlines_by_due ON certification_deadlines (due_on)",
+    "CREATE TABLE IF NOT EXISTS notifications ("
+    " aggregate_id TEXT NOT NULL, notice_key TEXT NOT NULL, notification_id BIGINT NOT NULL,"
+    " person_id TEXT NOT NULL, template TEXT NOT NULL, sent_on TEXT NOT NULL,"
+    " event_id TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (aggregate_id, notice_key))",
     "CREATE TABLE IF NOT EXISTS dead_letters ("
     " fingerprint TEXT PRIMARY KEY, notification_id BIGINT NOT NULL, event_id TEXT,"
     " source TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS projection_position ("
     " name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
 )
+
+CLOCK = "clock"  # the last day the daily jobs ran, as a date ordinal
 
 
 @dataclass(frozen=True)
@@ -38,14 +54,31 @@ class DeadLetterRow:
     payload: str
 
 
+@dataclass(frozen=True)
+class DeadlineDue:
+    person_id: str
+    cycle_year: int
+    mark: int
+    due_on: date
+
+
+@dataclass
+class _Changes:
+    docs: dict[str, dict[str, Any]]
+    dead_letters: list[tuple[str, int, DeadLetterRow]]
+    notifications: list[tuple[str, str, int, str, str, str, str, str]]
+
+
 class ReadModelView(TrackingRecorder):
-    """The tables behind status queries, plus the projection's tracked position."""
+    """The tables behind status queries and daily jobs, plus tracked positions."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
         with database.transaction() as cursor:
             for statement in SCHEMA:
                 cursor.execute(statement)
+
+    # ----- tracked positions
 
     def insert_tracking(self, tracking: Tracking) -> None:
         with self.database.transaction() as cursor:
@@ -66,6 +99,16 @@ class ReadModelView(TrackingRecorder):
             ).fetchone()
         return None if row is None else int(row[0])
 
+    def last_processed_day(self) -> date | None:
+        """The last day whose daily jobs have run (embedded clock or Kafka-mode scheduler)."""
+        ordinal = self.max_tracking_id(CLOCK)
+        return None if ordinal is None else date.fromordinal(ordinal)
+
+    def record_processed_day(self, day: date) -> None:
+        self.insert_tracking(Tracking(CLOCK, day.toordinal()))
+
+    # ----- writes
+
     def load_docs(self, aggregate_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(aggregate_ids)
         found: dict[str, dict[str, Any]] = {}
@@ -80,17 +123,39 @@ class ReadModelView(TrackingRecorder):
                 found.update({row[0]: json.loads(row[1]) for row in rows})
         return found
 
-    def save(
-        self,
-        docs: dict[str, dict[str, Any]],
-        dead_letters: list[tuple[str, int, DeadLetterRow]],
-        tracking: Tracking,
-    ) -> None:
+    def save(self, changes: _Changes, tracking: Tracking) -> None:
+        docs = changes.docs
         with self.database.transaction() as cursor:
             cursor.executemany(
-                "INSERT INTO person_status (aggregate_id, person_id, doc) VALUES (?, ?, ?)"
-                " ON CONFLICT (aggregate_id) DO UPDATE SET doc = excluded.doc",
-                [(key, doc["person_id"], json.dumps(doc)) for key, doc in docs.items()],
+                "INSERT INTO person_status"
+                " (aggregate_id, person_id, birth_month, benefit_status, doc)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET"
+                " birth_month = excluded.birth_month, benefit_status = excluded.benefit_status,"
+                " doc = excluded.doc",
+                [
+                    (key, d["person_id"], d["_birth_month"], d["benefit_status"], json.dumps(d))
+                    for key, d in docs.items()
+                ],
+            )
+            cursor.executemany(
+                "DELETE FROM certification_deadlines WHERE aggregate_id = ?",
+                [(key,) for key in docs],
+            )
+            cursor.executemany(
+                "INSERT INTO certification_deadlines"
+                " (aggregate_id, person_id, cycle_year, mark, due_on) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (key, d["person_id"], d["_cycle"]["year"], due["mark"], due["due_on"])
+                    for key, d in docs.items()
+                    if d.get("_cycle") and d["benefit_status"] != "terminated"
+                    for due in d["_cycle"]["deadlines"]
+                ],
+            )
+            cursor.executemany(
+                "INSERT INTO notifications (aggregate_id, notice_key, notification_id, person_id,"
+                " template, sent_on, event_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (aggregate_id, notice_key) DO NOTHING",
+                changes.notifications,
             )
             cursor.executemany(
                 "INSERT INTO dead_letters"
@@ -98,10 +163,20 @@ class ReadModelView(TrackingRecorder):
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
                 [
                     (fp, nid, row.event_id, row.source, row.reason, row.payload)
-                    for fp, nid, row in dead_letters
+                    for fp, nid, row in changes.dead_letters
                 ],
             )
             self._track(cursor, tracking)
+
+    def clear(self, application_name: str) -> None:
+        """Empty the read model and forget its position (other tracked positions stay)."""
+        with self.database.transaction() as cursor:
+            for table in ("person_status", "certification_deadlines", "notifications"):
+                cursor.execute(f"DELETE FROM {table}")
+            cursor.execute("DELETE FROM dead_letters")
+            cursor.execute("DELETE FROM projection_position WHERE name = ?", (application_name,))
+
+    # ----- queries
 
     def person_ids(self, aggregate_ids: Iterable[str]) -> dict[str, str]:
         """Map aggregate IDs (hex) to the people's ``person_id``."""
@@ -112,7 +187,21 @@ class ReadModelView(TrackingRecorder):
         doc = next(iter(docs.values()), None)
         if doc is None:
             return None
-        return {k: v for k, v in doc.items() if not k.startswith("_")}
+        shown = {k: v for k, v in doc.items() if not k.startswith("_")}
+        shown["certification"] = certification_summary(doc.get("_cycle"), self.last_processed_day())
+        return shown
+
+    def notifications(self, person_id: str) -> list[dict[str, Any]]:
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT template, sent_on, event_id, details FROM notifications"
+                " WHERE aggregate_id = ? ORDER BY notification_id",
+                (person_aggregate_id(person_id).hex,),
+            ).fetchall()
+        return [
+            {"person_id": person_id, "template": t, "on": on, "event_id": e, **json.loads(d)}
+            for t, on, e, d in rows
+        ]
 
     def dead_letters(self) -> list[DeadLetterRow]:
         with self.database.transaction() as cursor:
@@ -122,12 +211,63 @@ class ReadModelView(TrackingRecorder):
             ).fetchall()
         return [DeadLetterRow(*row) for row in rows]
 
-    def clear(self, application_name: str) -> None:
-        """Empty the read model and forget its position (other tracked positions stay)."""
+    def born_in_month(self, month: int, statuses: tuple[str, ...]) -> list[str]:
+        """People born in ``month`` whose benefit status is one of ``statuses`` (indexed)."""
+        marks = ",".join("?" * len(statuses))
         with self.database.transaction() as cursor:
-            cursor.execute("DELETE FROM person_status")
-            cursor.execute("DELETE FROM dead_letters")
-            cursor.execute("DELETE FROM projection_position WHERE name = ?", (application_name,))
+            rows = cursor.execute(
+                "SELECT person_id FROM person_status WHERE birth_month = ?"
+                f" AND benefit_status IN ({marks}) ORDER BY person_id",
+                (month, *statuses),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def deadlines_due(self, day: date) -> list[DeadlineDue]:
+        """Open cycles' marks due on or before ``day`` and not yet reached (indexed)."""
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT person_id, cycle_year, mark, due_on FROM certification_deadlines"
+                " WHERE due_on <= ? ORDER BY due_on, person_id, mark",
+                (day.isoformat(),),
+            ).fetchall()
+        return [DeadlineDue(p, int(y), int(m), date.fromisoformat(d)) for p, y, m, d in rows]
+
+    def status_counts(self) -> dict[str, tuple[int, str]]:
+        """People per benefit status, with one example person each (for summaries)."""
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT benefit_status, COUNT(*), MIN(person_id) FROM person_status"
+                " GROUP BY benefit_status ORDER BY benefit_status"
+            ).fetchall()
+        return {status: (int(count), example) for status, count, example in rows}
+
+
+def certification_summary(cycle: dict[str, Any] | None, today: date | None) -> dict[str, Any]:
+    """The ``certification`` object of ``benefits status --json``."""
+    if cycle is None:
+        return {
+            "status": "none",
+            "method": None,
+            "certified_on": None,
+            "opened_on": None,
+            "days_open": None,
+            "arrears_months": 0,
+        }
+    opened = date.fromisoformat(cycle["opened_on"])
+    if cycle["status"] == "certified":
+        days_open: int | None = (date.fromisoformat(cycle["certified_on"]) - opened).days
+    elif cycle["status"] == "open" and today is not None:
+        days_open = max(0, (today - opened).days)
+    else:
+        days_open = None
+    return {
+        "status": cycle["status"],
+        "method": cycle["method"],
+        "certified_on": cycle["certified_on"],
+        "opened_on": cycle["opened_on"],
+        "days_open": days_open,
+        "arrears_months": cycle["arrears_months"],
+    }
 
 
 class StatusProjection(Projection[ReadModelView]):
@@ -137,19 +277,17 @@ class StatusProjection(Projection[ReadModelView]):
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)
-        self._docs: dict[str, dict[str, Any]] = {}
-        self._dead_letters: list[tuple[str, int, DeadLetterRow]] = []
+        self._changes = _Changes({}, [], [])
 
     def process_page(self, events: list[tuple[Any, Tracking]]) -> None:
         """Apply a page of (domain event, tracking) pairs and save them in one transaction."""
         if not events:
             return
         keys = {e.originator_id.hex for e, _ in events if isinstance(e, Pensioner.Event)}
-        self._docs = self.view.load_docs(keys)
-        self._dead_letters = []
+        self._changes = _Changes(self.view.load_docs(keys), [], [])
         for domain_event, tracking in events:
             self.process_event(domain_event, tracking)
-        self.view.save(self._docs, self._dead_letters, events[-1][1])
+        self.view.save(self._changes, events[-1][1])
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
         key = domain_event.originator_id.hex
@@ -160,49 +298,73 @@ class StatusProjection(Projection[ReadModelView]):
                 domain_event.reason,
                 domain_event.payload,
             )
-            self._dead_letters.append((domain_event.fingerprint, tracking.notification_id, row))
+            self._changes.dead_letters.append(
+                (domain_event.fingerprint, tracking.notification_id, row)
+            )
             return
         if not isinstance(domain_event, Pensioner.Event):
             return
+        docs = self._changes.docs
         if isinstance(domain_event, Pensioner.PersonRegistered):
-            self._docs[key] = {
+            docs[key] = {
                 "person_id": domain_event.person_id,
                 "benefit_status": None,
                 "risk_level": None,
                 "reason": None,
                 "monthly_pension_cents": 0,
                 "history": [],
-                "_registrations": {},
+                "_registrations": [],
+                "_birth_month": None,
+                "_cycle": None,
             }
-            self._note_registration(key, domain_event)
-            return
-        doc = self._docs[key]
-        if isinstance(domain_event, Pensioner.Decided):
+            self._note_registration(
+                key, domain_event.event_id, domain_event.occurred_on, domain_event.record
+            )
+        elif isinstance(domain_event, Pensioner.RecordCorrected):
+            self._note_registration(
+                key, domain_event.event_id, domain_event.occurred_on, domain_event.data
+            )
+        elif isinstance(domain_event, Pensioner.Decided):
+            doc = docs[key]
             doc["benefit_status"] = domain_event.benefit_status
             doc["risk_level"] = domain_event.risk_level
             doc["reason"] = domain_event.status_reason
-            doc["history"].append(
-                {
-                    "on": domain_event.on.isoformat(),
-                    "decision": domain_event.decision,
-                    "reason": domain_event.reason,
-                    "event_id": domain_event.event_id,
-                    "rule_version": domain_event.rule_version,
-                }
-            )
+            doc["_cycle"] = domain_event.certification
+            entry = {
+                "on": domain_event.on.isoformat(),
+                "decision": domain_event.decision,
+                "reason": domain_event.reason,
+                "event_id": domain_event.event_id,
+                "rule_version": domain_event.rule_version,
+            }
+            if domain_event.details:
+                entry["details"] = domain_event.details
+            doc["history"].append(entry)
             # Oldest first by effective date; a stable sort keeps recording order within a day.
             doc["history"].sort(key=lambda h: h["on"])
-        elif isinstance(domain_event, Pensioner.RecordCorrected):
-            self._note_registration(key, domain_event)
+        elif isinstance(domain_event, Pensioner.NotificationQueued):
+            self._changes.notifications.append(
+                (
+                    key,
+                    domain_event.key,
+                    tracking.notification_id,
+                    docs[key]["person_id"],
+                    domain_event.template,
+                    domain_event.on.isoformat(),
+                    domain_event.event_id,
+                    json.dumps(domain_event.details),
+                )
+            )
 
-    def _note_registration(self, key: str, domain_event: Any) -> None:
-        doc = self._docs[key]
-        doc["_registrations"][domain_event.event_id] = [
-            domain_event.occurred_on.isoformat(),
-            domain_event.record,
-        ]
-        current = current_registration(doc["_registrations"])
+    def _note_registration(self, key: str, event_id: str, on: date, record: dict) -> None:
+        doc = self._changes.docs[key]
+        doc["_registrations"].append([event_id, on.isoformat(), record])
+        current = current_record(
+            Fact("person_registered", e, date.fromisoformat(d), r)
+            for e, d, r in doc["_registrations"]
+        )
         doc["monthly_pension_cents"] = current["monthly_pension_cents"]
+        doc["_birth_month"] = date.fromisoformat(current["birth_date"]).month
 
 
 def catch_up(app: Application, projection: StatusProjection, page_size: int = 2000) -> int:

@@ -73,12 +73,40 @@ class CustodyData(_Strict):
     case_ref: Text
 
 
+class LifeEvidenceData(_Strict):
+    kind: Literal[
+        "hospital_visit",
+        "pharmacy_purchase",
+        "transit_tap",
+        "bank_counter",
+        "utility_payment",
+        "community_check",
+    ]
+
+
+class LivenessVerifiedData(_Strict):
+    channel: Literal["app", "kiosk", "home_visit"]
+
+
+class BirthdayMonthStartedData(_Strict):
+    year: Annotated[StrictInt, Field(ge=1900, le=2200)]
+
+
+class CertificationDeadlineData(_Strict):
+    cycle_year: Annotated[StrictInt, Field(ge=1900, le=2200)]
+    mark: Annotated[StrictInt, Field(ge=1, le=366)]
+
+
 # The one table from wire type to the shape of its data.
 DATA_MODELS: dict[str, type[_Strict]] = {
     "person_registered": PersonRegisteredData,
     "death_registered": DeathRegisteredData,
     "custody_started": CustodyData,
     "custody_ended": CustodyData,
+    "life_evidence": LifeEvidenceData,
+    "liveness_verified": LivenessVerifiedData,
+    "birthday_month_started": BirthdayMonthStartedData,
+    "certification_deadline_reached": CertificationDeadlineData,
 }
 
 
@@ -171,4 +199,8 @@ def _cross_field_problem(envelope: Envelope, data: BaseModel) -> str | None:
         return "data.death_date: is after the day the death was registered (occurred_on)"
     if isinstance(data, PersonRegisteredData) and data.birth_date > envelope.occurred_on:
         return "data.birth_date: is after occurred_on"
+    if isinstance(data, BirthdayMonthStartedData) and (
+        envelope.occurred_on.day != 1 or envelope.occurred_on.year != data.year
+    ):
+        return "occurred_on: a birthday month starts on the first day of a month in data.year"
     return None

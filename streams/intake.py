@@ -9,18 +9,16 @@ Both the embedded (file) mode and the Kafka worker feed this same class.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import JSONTranscoder, Tracking, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
 
 from domain.pensioner import GoldenRecord, Pensioner, person_aggregate_id
 from streams.contracts import (
-    CustodyData,
-    DeathRegisteredData,
     LifeEvent,
     PersonRegisteredData,
     Rejection,
@@ -86,33 +84,60 @@ class LifeEventIntake(Application):
         return self.recorder.max_tracking_id(source) or 0
 
     def apply_batch(self, source: str, messages: Sequence[Message]) -> BatchOutcome:
-        """Apply messages from ``source`` (in position order) as one transaction."""
-        outcome = BatchOutcome()
+        """Apply messages from ``source`` (in position order) as one transaction, recording the
+        last position; messages at or below the recorded position are skipped."""
+        try:
+            return self._apply_batch(source, messages)
+        except IntegrityError:
+            # Another writer got there first (a rebalance, a second worker): the cache entries
+            # were evicted, so read the position and the aggregates afresh and try once more.
+            return self._apply_batch(source, messages)
+
+    def _apply_batch(self, source: str, messages: Sequence[Message]) -> BatchOutcome:
         done = self.position(source)
         fresh = [m for m in messages if m.position > done]
-        outcome.already_processed = len(messages) - len(fresh)
         if not fresh:
-            return outcome
-        batch = _Batch(self, source)
-        for message in fresh:
+            return BatchOutcome(already_processed=len(messages))
+        tracking = Tracking(application_name=source, notification_id=fresh[-1].position)
+        outcome = self.apply_messages(fresh, tracking=tracking, source=source)
+        outcome.already_processed = len(messages) - len(fresh)
+        return outcome
+
+    def apply_messages(
+        self, messages: Sequence[Message], tracking: Tracking | None = None, source: str = ""
+    ) -> BatchOutcome:
+        """Apply messages as one transaction (with ``tracking``, if given)."""
+        batch = _Batch(self, source or (tracking.application_name if tracking else "unknown"))
+        for message in messages:
             decoded = decode(message.value)
             if isinstance(decoded, Rejection):
                 batch.reject(decoded)
             else:
                 batch.apply(decoded, message.value)
-        processing = ProcessingEvent(
-            tracking=Tracking(application_name=source, notification_id=fresh[-1].position)
-        )
+        processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*batch.aggregates.values())
+        outcome = BatchOutcome(
+            accepted=batch.accepted, duplicates=batch.duplicates, rejected=batch.rejected
+        )
         for domain_event in processing.events:
-            decision = getattr(domain_event, "decision", None)
-            if decision is not None:
-                outcome.decisions[decision] += 1
-        self._record(processing)
-        outcome.accepted = batch.accepted
-        outcome.duplicates = batch.duplicates
-        outcome.rejected = batch.rejected
+            if isinstance(domain_event, Pensioner.Decided):
+                outcome.decisions[domain_event.decision] += 1
+        if processing.events or tracking is not None:
+            try:
+                self._record(processing)
+            except Exception:
+                # Cached aggregates were changed in place; forget them so the store is reread.
+                for key in batch.aggregates:
+                    self._evict(key)
+                raise
         return outcome
+
+    def _evict(self, key: Any) -> None:
+        if self.repository.cache is not None:
+            try:
+                self.repository.cache.get(key, evict=True)
+            except KeyError:
+                pass
 
     def pensioner(self, person_id: str) -> Pensioner | None:
         try:
@@ -142,10 +167,11 @@ class _Batch:
         return self.aggregates[key]
 
     def reject(self, rejection: Rejection) -> None:
-        self.rejected += 1
         key = dead_letter_id(rejection.fingerprint)
         if key in self.aggregates or key in self.app.repository:
-            return  # the very same bad message was already dead-lettered
+            self.duplicates += 1  # the very same bad message was already dead-lettered
+            return
+        self.rejected += 1
         self.aggregates[key] = DeadLetter(
             fingerprint=rejection.fingerprint,
             payload=rejection.payload,
@@ -172,15 +198,7 @@ class _Batch:
             self.duplicates += 1
             return
         self.accepted += 1
-        on = event.occurred_on
-        if isinstance(data, PersonRegisteredData):
-            pensioner.correct_record(event.event_id, on, _record(data))
-        elif isinstance(data, DeathRegisteredData):
-            pensioner.register_death(event.event_id, on, data.death_date)
-        elif isinstance(data, CustodyData) and event.type == "custody_started":
-            pensioner.start_custody(event.event_id, on, data.case_ref)
-        elif isinstance(data, CustodyData):
-            pensioner.end_custody(event.event_id, on, data.case_ref)
+        COMMANDS[event.type](pensioner, event)
 
 
 def _record(data: PersonRegisteredData) -> GoldenRecord:
@@ -192,6 +210,32 @@ def _record(data: PersonRegisteredData) -> GoldenRecord:
         region=data.region,
         monthly_pension_cents=data.monthly_pension_cents,
     )
+
+
+def _command(method: str, *fields: str) -> Callable[[Pensioner, LifeEvent], None]:
+    def apply(pensioner: Pensioner, event: LifeEvent) -> None:
+        values = [getattr(event.data, f) for f in fields]
+        getattr(pensioner, method)(event.event_id, event.occurred_on, *values)
+
+    return apply
+
+
+def _correct_record(pensioner: Pensioner, event: LifeEvent) -> None:
+    assert isinstance(event.data, PersonRegisteredData)
+    pensioner.correct_record(event.event_id, event.occurred_on, _record(event.data))
+
+
+# The one table from wire type to the aggregate's command.
+COMMANDS: dict[str, Callable[[Pensioner, LifeEvent], None]] = {
+    "person_registered": _correct_record,
+    "death_registered": _command("register_death", "death_date"),
+    "custody_started": _command("start_custody", "case_ref"),
+    "custody_ended": _command("end_custody", "case_ref"),
+    "life_evidence": _command("observe_life_evidence", "kind"),
+    "liveness_verified": _command("verify_liveness", "channel"),
+    "birthday_month_started": _command("open_cycle", "year"),
+    "certification_deadline_reached": _command("reach_deadline", "cycle_year", "mark"),
+}
 
 
 def batched(messages: Iterable[Message], size: int) -> Iterable[list[Message]]:

@@ -27,11 +27,15 @@ def envelope(
 
 
 def person_registered(
-    person_id: str, on: str = "2026-01-01", pension_cents: int = 350_000, **kw: Any
+    person_id: str,
+    on: str = "2026-01-01",
+    pension_cents: int = 350_000,
+    birth_date: str = "1955-12-12",
+    **kw: Any,
 ) -> dict[str, Any]:
-    birth = date(1955, 4, 12)
+    birth = date.fromisoformat(birth_date)
     data = {
-        "national_id": make_resident_id("110101", birth, abs(hash(person_id)) % 1000, True),
+        "national_id": make_resident_id("110101", birth, sum(map(ord, person_id)) % 1000, True),
         "name": "李明",
         "birth_date": birth.isoformat(),
         "sex": "M",
@@ -61,3 +65,13 @@ def write_jsonl(path: Path, events: list[dict[str, Any] | str], mode: str = "w")
             line = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
             handle.write(line + "\n")
     return path
+
+
+def life_evidence(
+    person_id: str, on: str, kind: str = "hospital_visit", **kw: Any
+) -> dict[str, Any]:
+    return envelope("life_evidence", person_id, on, {"kind": kind}, kw.get("event_id"))
+
+
+def liveness_verified(person_id: str, on: str, channel: str = "app", **kw: Any) -> dict[str, Any]:
+    return envelope("liveness_verified", person_id, on, {"channel": channel}, kw.get("event_id"))

@@ -106,12 +106,14 @@ def test_unknown_person_status_exits_non_zero(store: str) -> None:
 
 def test_rerun_continues_where_it_was(tmp_path: Path, store: str) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [person_registered("P1")])
-    assert run_json(store, path)["accepted"] == 1
+    first = run_json(store, path)
+    assert (first["accepted"], first["last_day"]) == (1, "2026-01-01")
     again = run_json(store, path)
-    assert (again["accepted"], again["skipped_already_processed"]) == (0, 1)
+    assert (again["accepted"], again["duplicates"], again["days"]) == (0, 1, 0)
     write_jsonl(path, [custody_started("P1", "2026-02-01")], mode="a")
     more = run_json(store, path)
-    assert (more["accepted"], more["skipped_already_processed"]) == (1, 1)
+    assert (more["accepted"], more["duplicates"]) == (1, 1)
+    assert (more["first_day"], more["last_day"]) == ("2026-01-02", "2026-02-01")
     assert status(store, "P1")["benefit_status"] == "suspended"
 
 
