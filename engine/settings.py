@@ -18,6 +18,7 @@ class Settings:
     life_events_topic: str = "life-events"
     dead_letter_topic: str = "life-events.dlq"
     decisions_topic: str = "benefit-decisions"
+    notifications_topic: str = "notifications"
     consumer_group: str = "benefits-engine"
     batch_size: int = 1000
 
@@ -38,6 +39,7 @@ ENVIRONMENT: dict[str, str] = {
     "life_events_topic": "LIFE_EVENTS_TOPIC",
     "dead_letter_topic": "DEAD_LETTER_TOPIC",
     "decisions_topic": "DECISIONS_TOPIC",
+    "notifications_topic": "NOTIFICATIONS_TOPIC",
     "consumer_group": "CONSUMER_GROUP",
     "batch_size": "BATCH_SIZE",
 }

@@ -1,4 +1,4 @@
-"""Publishes stored decisions and dead letters to Kafka, following the event store's log.
+"""Publishes stored decisions, notifications and dead letters to Kafka, following the store's log.
 
 The position of the last published notification is tracked, so after a crash publishing resumes
 where it stopped. Delivery to Kafka is at least once; each message carries a stable
@@ -37,6 +37,17 @@ def decision_message(domain_event: Pensioner.Decided, person_id: str) -> dict[st
     }
 
 
+def notification_message(domain_event: Pensioner.NotificationQueued, person_id: str) -> dict:
+    return {
+        "notification_id": f"{domain_event.originator_id.hex}:{domain_event.key}",
+        "person_id": person_id,
+        "template": domain_event.template,
+        "on": domain_event.on.isoformat(),
+        "event_id": domain_event.event_id,
+        **domain_event.details,
+    }
+
+
 def dead_letter_message(domain_event: DeadLetter.Event) -> dict[str, Any]:
     return {
         "fingerprint": domain_event.fingerprint,
@@ -57,6 +68,7 @@ class Publisher:
         person_ids: PersonLookup,
         decisions_topic: str,
         dead_letter_topic: str,
+        notifications_topic: str,
         page_size: int = 2000,
     ) -> None:
         self.app = app
@@ -64,6 +76,7 @@ class Publisher:
         self.person_ids = person_ids
         self.decisions_topic = decisions_topic
         self.dead_letter_topic = dead_letter_topic
+        self.notifications_topic = notifications_topic
         self.page_size = page_size
         self.tracking_name = f"publisher:{app.name}"
 
@@ -78,8 +91,8 @@ class Publisher:
             if not notifications:
                 return sent
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
-            decided = [e for e in events if isinstance(e, Pensioner.Decided)]
-            people = self.person_ids({e.originator_id.hex for e in decided})
+            personal = [e for e in events if isinstance(e, Pensioner.Event)]
+            people = self.person_ids({e.originator_id.hex for e in personal})
             pending = []
             for domain_event in events:
                 if isinstance(domain_event, Pensioner.Decided):
@@ -88,6 +101,11 @@ class Publisher:
                     pending.append(
                         await send(self.decisions_topic, person_id.encode(), _json(body))
                     )
+                elif isinstance(domain_event, Pensioner.NotificationQueued):
+                    person_id = people[domain_event.originator_id.hex]
+                    body = notification_message(domain_event, person_id)
+                    topic = self.notifications_topic
+                    pending.append(await send(topic, person_id.encode(), _json(body)))
                 elif isinstance(domain_event, DeadLetter.Event):
                     body = dead_letter_message(domain_event)
                     pending.append(await send(self.dead_letter_topic, None, _json(body)))

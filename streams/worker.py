@@ -49,6 +49,7 @@ def build_app(settings: Settings) -> faust.App:
         person_ids=engine.view.person_ids,
         decisions_topic=settings.decisions_topic,
         dead_letter_topic=settings.dead_letter_topic,
+        notifications_topic=settings.notifications_topic,
     )
     totals = BatchOutcome()
 
@@ -82,7 +83,11 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.task
     async def publish_backlog() -> None:
-        for name in (settings.decisions_topic, settings.dead_letter_topic):
+        for name in (
+            settings.decisions_topic,
+            settings.dead_letter_topic,
+            settings.notifications_topic,
+        ):
             await app.topic(name).maybe_declare()
         # Decisions recorded before a crash but not yet published go out at start-up.
         await asyncio.to_thread(engine.refresh)

@@ -77,6 +77,10 @@ class WorkerEnv:
         return f"benefit-decisions-{self.suffix}"
 
     @property
+    def notifications_topic(self) -> str:
+        return f"notifications-{self.suffix}"
+
+    @property
     def dead_letter_topic(self) -> str:
         return f"life-events-{self.suffix}.dlq"
 
@@ -87,6 +91,7 @@ class WorkerEnv:
             "LIFE_EVENTS_TOPIC": self.life_events_topic,
             "DECISIONS_TOPIC": self.decisions_topic,
             "DEAD_LETTER_TOPIC": self.dead_letter_topic,
+            "NOTIFICATIONS_TOPIC": self.notifications_topic,
             "CONSUMER_GROUP": f"benefits-test-{self.suffix}",
             "BATCH_SIZE": str(self.batch_size),
         }

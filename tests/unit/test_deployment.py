@@ -16,14 +16,18 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_worker_sets_only_variables_the_code_reads_and_all_of_them() -> None:
-    worker_env = compose()["services"]["worker"]["environment"]
+def test_engine_services_set_only_variables_the_code_reads_and_all_of_them() -> None:
+    services = compose()["services"]
+    assert services["scheduler"]["environment"] == services["worker"]["environment"]
+    assert services["scheduler"]["command"] == ["benefits", "scheduler"]
+    worker_env = services["worker"]["environment"]
     assert set(worker_env) == set(ENVIRONMENT.values())
     settings = Settings.from_environment(worker_env)
     assert settings.batch_size == 1000
     assert settings.life_events_topic == "life-events"
     assert settings.dead_letter_topic == "life-events.dlq"
     assert settings.decisions_topic == "benefit-decisions"
+    assert settings.notifications_topic == "notifications"
 
 
 def test_worker_points_at_the_stack_kafka_and_postgres() -> None:
