@@ -31,6 +31,9 @@ class Database:
                 path = sqlite_path(self.url)
                 self._connection = sqlite3.connect(path, timeout=30)
                 self._connection.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode NORMAL stays consistent on power loss; the read model is
+                # rebuildable from the event store and its position commits with its rows.
+                self._connection.execute("PRAGMA synchronous=NORMAL")
         return self._connection
 
     def _sql(self, statement: str) -> str:
