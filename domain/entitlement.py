@@ -9,25 +9,33 @@ notification the facts call for, each with a stable key so it is recorded at mos
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+from domain.award import AwardInputs, calculate
+from domain.payments import Instruction, Ledger, MonthOwed, first_day, month_after, month_of
 from domain.policy import PolicyVersion, policy_in_force
 
 # Within one day: other agencies' events first (as a file replay applies them), then the
-# scheduler's deadline marks, then cycle openings; the payroll (later) runs after those.
+# scheduler's deadline marks, then cycle openings, then the payroll. So a hold that falls on the
+# first of a month takes effect before that month's payroll.
 FACT_ORDER: dict[str, int] = {
     "person_registered": 0,
-    "death_registered": 1,
-    "custody_started": 2,
-    "custody_ended": 3,
-    "life_evidence": 4,
-    "liveness_verified": 5,
-    "certification_deadline_reached": 6,
-    "birthday_month_started": 7,
+    "bank_account_changed": 1,
+    "retirement_eligible": 2,
+    "death_registered": 3,
+    "custody_started": 4,
+    "custody_ended": 5,
+    "life_evidence": 6,
+    "liveness_verified": 7,
+    "payment_reviewed": 8,
+    "certification_deadline_reached": 9,
+    "birthday_month_started": 10,
+    "payment_due": 11,
 }
 
 
@@ -129,6 +137,7 @@ class Assessment:
     cycle: Cycle | None
     decisions: list[Decision]
     notices: list[Notice]
+    ledger: Ledger
 
 
 def first_of_months(start: date, end: date) -> int:
@@ -160,10 +169,14 @@ def current_record(facts: Iterable[Fact]) -> dict[str, Any]:
     return dict(max(registrations, key=lambda f: (f.on, f.event_id)).data)
 
 
-def assess(facts: Iterable[Fact]) -> Assessment:
-    """Replay all facts in date order and say where the person stands and what was decided."""
+def assess(facts: Iterable[Fact], issued: Mapping[str, Instruction] | None = None) -> Assessment:
+    """Replay all facts in date order and say where the person stands and what was decided.
+
+    ``issued`` are the payment instructions really given so far: the replay never instructs a
+    month twice, and recovers what was paid for months after a death.
+    """
     ordered = sorted(facts, key=Fact.sort_key)
-    replay = _Replay(death_date_of(ordered))
+    replay = _Replay(death_date_of(ordered), Ledger(dict(issued or {})))
     for fact in ordered:
         replay.apply(fact)
     return Assessment(
@@ -173,12 +186,14 @@ def assess(facts: Iterable[Fact]) -> Assessment:
         cycle=replay.cycle,
         decisions=replay.decisions,
         notices=replay.notices,
+        ledger=replay.ledger,
     )
 
 
 class _Replay:
-    def __init__(self, known_death_date: date | None) -> None:
+    def __init__(self, known_death_date: date | None, ledger: Ledger) -> None:
         self.known_death_date = known_death_date
+        self.ledger = ledger
         self.record: dict[str, Any] = {}
         self.record_key: tuple[date, str] | None = None
         self.dead = False
@@ -195,7 +210,7 @@ class _Replay:
     def standing(self) -> Standing:
         if self.dead:
             return Standing(BenefitStatus.TERMINATED, RiskLevel.RED, "death")
-        if self.record.get("monthly_pension_cents", 0) == 0:
+        if self.pension_cents() == 0:
             return Standing(BenefitStatus.NOT_RETIRED, RiskLevel.NONE, None)
         if any(
             "started" in c and not ("ended" in c and c["ended"] >= c["started"])
@@ -208,6 +223,12 @@ class _Replay:
         if cycle is not None and len(cycle.marks) > 1 and cycle.marks[1] in cycle.reached:
             return Standing(BenefitStatus.ACTIVE, RiskLevel.BLUE, "certification_overdue")
         return Standing(BenefitStatus.ACTIVE, RiskLevel.NONE, None)
+
+    def pension_cents(self) -> int:
+        """The monthly pension: an award's, else the registered record's."""
+        if self.ledger.award_cents is not None:
+            return self.ledger.award_cents
+        return int(self.record.get("monthly_pension_cents", 0))
 
     def open_cycle(self) -> Cycle | None:
         return self.cycle if self.cycle is not None and self.cycle.status == "open" else None
@@ -224,11 +245,212 @@ class _Replay:
         key = (fact.on, fact.event_id)
         if self.record_key is None or key > self.record_key:
             self.record, self.record_key = dict(fact.data), key
+            if fact.data.get("bank_account"):
+                self.ledger.account = (fact.data["bank_account"], fact.data["bank_region"])
+
+    def _on_bank_account_changed(self, fact: Fact, policy: PolicyVersion) -> None:
+        self.ledger.account = (fact.data["bank_account"], fact.data["bank_region"])
 
     def _on_death_registered(self, fact: Fact, policy: PolicyVersion) -> None:
         self.dead = True
         if self.open_cycle() is not None:
             self.cycle.status = "closed"  # type: ignore[union-attr]
+        assert self.known_death_date is not None
+        overpaid = self.ledger.paid_after(self.known_death_date)
+        if overpaid:
+            total = sum(i.amount_cents for i in overpaid)
+            self.ledger.recovered.update(i.key for i in overpaid)
+            self.ledger.overpayment_cents += total
+            self._decide(
+                f"overpayment_recovery:{fact.event_id}",
+                "overpayment_recovery",
+                fact,
+                policy,
+                reason="paid_after_death",
+                details={
+                    "death_date": self.known_death_date.isoformat(),
+                    "months": [i.month for i in overpaid],
+                    "instructions": [i.key for i in overpaid],
+                    "total_cents": total,
+                },
+            )
+
+    # ----- award ------------------------------------------------------------------------------
+
+    def _on_retirement_eligible(self, fact: Fact, policy: PolicyVersion) -> None:
+        rules = policy.award
+        months = int(fact.data["contribution_months"])
+        if self.dead or self.pension_cents() > 0:
+            reason = "deceased" if self.dead else "already_receiving_pension"
+            self._decide(f"award_refused:{fact.event_id}", "award_refused", fact, policy, reason)
+            return
+        if months < rules.minimum_contribution_months:
+            shortfall = rules.minimum_contribution_months - months
+            details = {"contribution_months": months, "shortfall_months": shortfall}
+            self._decide(
+                f"award_refused:{fact.event_id}",
+                "award_refused",
+                fact,
+                policy,
+                "insufficient_contributions",
+                details=details,
+            )
+            self._notice(f"award_refused:{fact.event_id}", "award_refused", fact, details)
+            return
+        calculation = calculate(
+            AwardInputs(
+                contribution_months=months,
+                indexed_wage_cents=int(fact.data["indexed_wage_cents"]),
+                regional_average_wage_cents=int(fact.data["regional_average_wage_cents"]),
+                personal_account_cents=int(fact.data["personal_account_cents"]),
+                retirement_age=int(fact.data["retirement_age"]),
+            ),
+            rules,
+        )
+        self.ledger.award_cents = calculation.monthly_pension_cents
+        self.ledger.pension_start = month_after(fact.on)
+        details = calculation.explain() | {"pension_starts": month_of(self.ledger.pension_start)}
+        self._decide(
+            f"awarded:{fact.event_id}",
+            "awarded",
+            fact,
+            policy,
+            "retirement_eligible",
+            details=details,
+        )
+        self._notice(f"pension_awarded:{fact.event_id}", "pension_awarded", fact, details)
+
+    # ----- payroll ----------------------------------------------------------------------------
+
+    def _on_payment_due(self, fact: Fact, policy: PolicyVersion) -> None:
+        """The monthly payment run reached this person (on the first day of ``month``)."""
+        month = fact.data["month"]
+        day = first_day(month)
+        status = self.standing().benefit_status
+        started = self.ledger.pension_start is None or self.ledger.pension_start <= day
+        if status is BenefitStatus.ACTIVE and started and not self.ledger.is_paid(month):
+            amount = self.pension_cents()
+            if self.ledger.account is None:
+                self.ledger.months[month] = MonthOwed(month, amount, "owed")
+                self._payment_blocked(fact, policy, month, "pension", "no_account", amount)
+            else:
+                self._instruct("pension", month, amount, fact, policy)
+        elif status is BenefitStatus.HELD and started and not self.ledger.is_paid(month):
+            self.ledger.months[month] = MonthOwed(month, self.pension_cents(), "pending_hold")
+            self._payment_blocked(fact, policy, month, "pension", "held", self.pension_cents())
+        elif status is BenefitStatus.SUSPENDED:
+            # Custody months are not owed later.
+            self._payment_blocked(fact, policy, month, "pension", "suspended", 0)
+        if status is BenefitStatus.ACTIVE and self.ledger.account is not None:
+            for owed in self.ledger.owed():
+                self._instruct("arrears", owed.month, owed.amount_cents, fact, policy)
+
+    def _on_payment_reviewed(self, fact: Fact, policy: PolicyVersion) -> None:
+        month, kind = fact.data["month"], fact.data["kind"]
+        owed = self.ledger.months.get(month)
+        if owed is None or owed.state != "pending_review":
+            return
+        if not fact.data["approved"]:
+            owed.state = "rejected"
+            self._decide(
+                f"payment_rejected:{kind}:{month}",
+                "payment_rejected",
+                fact,
+                policy,
+                "review_rejected",
+                details={"month": month, "kind": kind},
+            )
+            return
+        if self.dead or self.ledger.account is None:
+            return
+        self._decide(
+            f"payment_approved:{kind}:{month}",
+            "payment_approved",
+            fact,
+            policy,
+            "review_approved",
+            details={"month": month, "kind": kind},
+        )
+        self._instruct(kind, month, owed.amount_cents, fact, policy, reviewed=True)
+
+    def _instruct(
+        self,
+        kind: str,
+        month: str,
+        amount: int,
+        fact: Fact,
+        policy: PolicyVersion,
+        reviewed: bool = False,
+    ) -> None:
+        """Issue an instruction unless a fund-flow risk check routes it to review."""
+        assert self.ledger.account is not None
+        account, region = self.ledger.account
+        key = f"{kind}:{month}"
+        if key in self.ledger.issued:
+            self.ledger.issue(self.ledger.issued[key])
+            return
+        if not reviewed:
+            baseline = self.ledger.last_pension_cents or self.pension_cents()
+            ceiling = policy.payment.ceiling_multiple * baseline
+            review = None
+            if amount > ceiling:
+                review = ("red", "amount_above_ceiling", {"ceiling_cents": ceiling})
+            elif int(fact.data.get("account_holders", 0)) > 1:
+                holders = int(fact.data["account_holders"])
+                review = ("yellow", "account_shared", {"living_account_holders": holders})
+            if review is not None:
+                level, reason, evidence = review
+                self.ledger.months[month] = MonthOwed(month, amount, "pending_review")
+                self._payment_blocked(
+                    fact,
+                    policy,
+                    month,
+                    kind,
+                    f"review_{reason}",
+                    amount,
+                    level=level,
+                    evidence=evidence,
+                )
+                return
+        if account not in self.ledger.paid_accounts and region != self.record.get("region"):
+            self._decide(
+                f"payment_alert:blue:{_fingerprint(account)}:{month}",
+                "payment_alert",
+                fact,
+                policy,
+                "first_payment_to_account_in_other_region",
+                details={
+                    "level": "blue",
+                    "month": month,
+                    "bank_region": region,
+                    "registered_region": self.record.get("region"),
+                },
+            )
+        self.ledger.issue(Instruction(key, kind, month, amount, fact.on, account, region))
+
+    def _payment_blocked(
+        self,
+        fact: Fact,
+        policy: PolicyVersion,
+        month: str,
+        kind: str,
+        reason: str,
+        amount: int,
+        level: str | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        details: dict[str, Any] = {"month": month, "kind": kind, "amount_cents": amount}
+        if level is not None:
+            details["level"] = level
+        details.update(evidence or {})
+        self._decide(
+            f"payment_blocked:{kind}:{month}",
+            "payment_blocked",
+            fact,
+            policy,
+            reason,
+            details=details,
+        )
 
     def _on_custody_started(self, fact: Fact, policy: PolicyVersion) -> None:
         case = self.custody.setdefault(fact.data["case_ref"], {})
@@ -327,6 +549,7 @@ class _Replay:
         cycle.evidence_event_id = evidence.event_id
         if cycle.held_on is not None:
             cycle.arrears_months = first_of_months(cycle.held_on, on)
+            self.ledger.restore_held_months()
         kind = "silently_certified" if method == "silent" else "certified_by_liveness"
         self._decide(
             f"certified:{cycle.year}",
@@ -358,6 +581,9 @@ class _Replay:
         self.decisions.append(
             Decision(key, kind, on or fact.on, reason, fact.event_id, policy.version, details or {})
         )
+
+    def _notice(self, key: str, template: str, fact: Fact, details: dict[str, Any]) -> None:
+        self.notices.append(Notice(key, template, fact.on, fact.event_id, details))
 
     def _notify(self, template: str, cycle: Cycle, fact: Fact, on: date | None = None) -> None:
         self.notices.append(
@@ -400,7 +626,12 @@ def _transition(old: Standing | None, new: Standing) -> tuple[str | None, str | 
     if old.benefit_status is BenefitStatus.HELD:
         return "resumed", "certified"
     if old.benefit_status is BenefitStatus.NOT_RETIRED:
-        return "activated", "pension_on_record"
+        return "activated", "pension_awarded_or_on_record"
     if new.risk_level is RiskLevel.BLUE:
         return "flagged_blue", new.reason
     return None, None  # blue cleared by a certification, which is its own decision
+
+
+def _fingerprint(account: str) -> str:
+    """A short stable token for an account, so keys never carry the number itself."""
+    return hashlib.sha256(account.encode()).hexdigest()[:12]

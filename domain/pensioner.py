@@ -26,6 +26,7 @@ from domain.entitlement import (
     current_record,
     death_date_of,
 )
+from domain.payments import Instruction
 from domain.policy import policy_in_force
 
 __all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing"]
@@ -43,9 +44,11 @@ class GoldenRecord:
     sex: str
     region: str
     monthly_pension_cents: int
+    bank_account: str | None = None
+    bank_region: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "national_id": self.national_id,
             "name": self.name,
             "birth_date": self.birth_date.isoformat(),
@@ -53,6 +56,10 @@ class GoldenRecord:
             "region": self.region,
             "monthly_pension_cents": self.monthly_pension_cents,
         }
+        if self.bank_account:
+            data["bank_account"] = self.bank_account
+            data["bank_region"] = self.bank_region
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GoldenRecord:
@@ -63,6 +70,8 @@ class GoldenRecord:
             sex=data["sex"],
             region=data["region"],
             monthly_pension_cents=data["monthly_pension_cents"],
+            bank_account=data.get("bank_account"),
+            bank_region=data.get("bank_region"),
         )
 
 
@@ -111,6 +120,18 @@ class Pensioner(Aggregate):
 
     class CertificationDeadlineReached(FactRecorded):
         pass
+
+    class BankAccountChanged(FactRecorded):
+        pass
+
+    class RetirementEligibilityEstablished(FactRecorded):
+        pass
+
+    class PaymentRunReached(FactRecorded):
+        """The monthly payment run came to this person (raised by the scheduler)."""
+
+    class PaymentReviewed(FactRecorded):
+        """A person reviewed a payment that a fund-flow check had held."""
 
     # ----- decisions and notifications
 
@@ -184,6 +205,50 @@ class Pensioner(Aggregate):
     class StandingCorrected(Decided):
         """A late fact changed the standing without any other decision to carry it."""
 
+    class PensionAwarded(Decided):
+        pass
+
+    class AwardRefused(Decided):
+        pass
+
+    class PaymentBlocked(Decided):
+        pass
+
+    class PaymentAlertRaised(Decided):
+        pass
+
+    class PaymentApproved(Decided):
+        pass
+
+    class PaymentRejected(Decided):
+        pass
+
+    class OverpaymentRecoveryOpened(Decided):
+        pass
+
+    class PaymentInstructed(Aggregate.Event):
+        """A payment instruction was given: the only record that holds the account in clear."""
+
+        instruction_id: str
+        key: str
+        kind: str
+        month: str
+        amount_cents: int
+        on: date
+        bank_account: str
+        bank_region: str
+
+        def apply(self, aggregate: Pensioner) -> None:
+            aggregate.instructions[self.key] = Instruction(
+                self.key,
+                self.kind,
+                self.month,
+                self.amount_cents,
+                self.on,
+                self.bank_account,
+                self.bank_region,
+            )
+
     class NotificationQueued(Aggregate.Event):
         key: str
         template: str
@@ -208,6 +273,7 @@ class Pensioner(Aggregate):
         self.facts: dict[str, Fact] = {}
         self.decision_keys: set[str] = set()
         self.notice_keys: set[str] = set()
+        self.instructions: dict[str, Instruction] = {}
         self.standing: Standing | None = None
         self._note(Fact("person_registered", event_id, occurred_on, record))
 
@@ -255,6 +321,41 @@ class Pensioner(Aggregate):
         """The birthday month began: open this year's certification cycle if it applies."""
         self._observe(self.BirthdayMonthStarted, event_id, occurred_on, {"year": year})
 
+    def change_bank_account(
+        self, event_id: str, occurred_on: date, bank_account: str, bank_region: str
+    ) -> None:
+        self._observe(
+            self.BankAccountChanged,
+            event_id,
+            occurred_on,
+            {"bank_account": bank_account, "bank_region": bank_region},
+        )
+
+    def establish_eligibility(self, event_id: str, occurred_on: date, **data: Any) -> None:
+        """Contribution records show the person reached retirement eligibility: award or refuse."""
+        self._observe(self.RetirementEligibilityEstablished, event_id, occurred_on, dict(data))
+
+    def run_payment(
+        self, event_id: str, occurred_on: date, month: str, account_holders: int = 1
+    ) -> None:
+        """This month's payment run reached the person."""
+        self._observe(
+            self.PaymentRunReached,
+            event_id,
+            occurred_on,
+            {"month": month, "account_holders": account_holders},
+        )
+
+    def review_payment(
+        self, event_id: str, occurred_on: date, month: str, kind: str, approved: bool
+    ) -> None:
+        self._observe(
+            self.PaymentReviewed,
+            event_id,
+            occurred_on,
+            {"month": month, "kind": kind, "approved": approved},
+        )
+
     def reach_deadline(self, event_id: str, occurred_on: date, cycle_year: int, mark: int) -> None:
         """A cycle's 30/90/120-day mark came round (raised by the scheduler)."""
         self._observe(
@@ -275,7 +376,11 @@ class Pensioner(Aggregate):
         return death_date_of(self.facts.values())
 
     def assess(self) -> Assessment:
-        return assess(self.facts.values())
+        return assess(self.facts.values(), self.instructions)
+
+    def instruction_id(self, key: str) -> str:
+        """Deterministic from person, month and kind: a rerun can never mint a second one."""
+        return uuid5(PERSON_NAMESPACE, f"{self.person_id}|{key}").hex
 
     # ----- internals
 
@@ -322,6 +427,18 @@ class Pensioner(Aggregate):
                 status_reason=standing.reason,
                 certification=certification,
             )
+        for instruction in assessment.ledger.new:
+            self.trigger_event(
+                self.PaymentInstructed,
+                instruction_id=self.instruction_id(instruction.key),
+                key=instruction.key,
+                kind=instruction.kind,
+                month=instruction.month,
+                amount_cents=instruction.amount_cents,
+                on=instruction.on,
+                bank_account=instruction.bank_account,
+                bank_region=instruction.bank_region,
+            )
         for notice in assessment.notices:
             if notice.key not in self.notice_keys:
                 self.trigger_event(
@@ -343,6 +460,10 @@ FACT_KINDS: dict[type, str] = {
     Pensioner.LivenessVerified: "liveness_verified",
     Pensioner.BirthdayMonthStarted: "birthday_month_started",
     Pensioner.CertificationDeadlineReached: "certification_deadline_reached",
+    Pensioner.BankAccountChanged: "bank_account_changed",
+    Pensioner.RetirementEligibilityEstablished: "retirement_eligible",
+    Pensioner.PaymentRunReached: "payment_due",
+    Pensioner.PaymentReviewed: "payment_reviewed",
 }
 
 # The one table from a decision's name to its domain event.
@@ -362,4 +483,11 @@ DECISION_EVENTS: dict[str, type[Pensioner.Decided]] = {
     "resumed": Pensioner.PensionResumed,
     "evidence_after_death": Pensioner.EvidenceAfterDeathAlerted,
     "standing_corrected": Pensioner.StandingCorrected,
+    "awarded": Pensioner.PensionAwarded,
+    "award_refused": Pensioner.AwardRefused,
+    "payment_blocked": Pensioner.PaymentBlocked,
+    "payment_alert": Pensioner.PaymentAlertRaised,
+    "payment_approved": Pensioner.PaymentApproved,
+    "payment_rejected": Pensioner.PaymentRejected,
+    "overpayment_recovery": Pensioner.OverpaymentRecoveryOpened,
 }

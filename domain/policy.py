@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from fractions import Fraction
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,34 @@ class CertificationRules:
 
 
 @dataclass(frozen=True)
+class AwardRules:
+    """Enterprise-employee basic pension award (policy 2026.1)."""
+
+    minimum_contribution_months: int = 180
+    # Basic pension: (regional average wage + indexed wage) / 2 x years of contribution x rate.
+    basic_rate_per_year: Fraction = Fraction(1, 100)
+    # Personal-account pension: account balance / months divisor, by retirement age.
+    account_divisors: dict[int, int] = field(default_factory=lambda: {60: 139, 55: 170, 50: 195})
+
+
+@dataclass(frozen=True)
+class PaymentRules:
+    """The monthly payment run and its fund-flow risk checks (policy 2026.1)."""
+
+    # Red: an instruction above this multiple of the person's established monthly pension
+    # (the last pension paid, or the current pension before any payment) goes to review.
+    ceiling_multiple: int = 3
+
+
+@dataclass(frozen=True)
 class PolicyVersion:
     """One version of the rules and the day from which it applies."""
 
     version: str
     effective_from: date
     certification: CertificationRules = field(default_factory=CertificationRules)
+    award: AwardRules = field(default_factory=AwardRules)
+    payment: PaymentRules = field(default_factory=PaymentRules)
 
 
 POLICY_VERSIONS: tuple[PolicyVersion, ...] = (

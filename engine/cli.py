@@ -14,9 +14,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from domain.pensioner import person_aggregate_id
 from engine.settings import Settings
 from engine.simulation import SimulationOutcome, simulate
 from engine.wiring import Engine, open_engine
+from streams.contracts import mask_payload
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # No emoji codes or markup in data: event IDs like "scheduler:birthday:..." must print as they are.
@@ -207,6 +209,89 @@ def notifications(
 
 
 @app.command()
+def payments(
+    person_id: Annotated[str, typer.Argument(help="The person's person_id.")],
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List a person's payment instructions and overpayment recoveries (accounts masked)."""
+    engine = _open(store)
+    try:
+        doc = engine.view.load_docs([person_aggregate_id(person_id).hex])
+        instructions = engine.view.payments(person_id)
+    finally:
+        engine.close()
+    if not doc:
+        err.print(f"[red]error:[/red] no person with person_id {person_id!r} in this store")
+        raise typer.Exit(1)
+    person = next(iter(doc.values()))
+    result = {
+        "person_id": person_id,
+        "instructions": instructions,
+        "recoveries": person.get("_recoveries", []),
+        "paid_cents": sum(i["amount_cents"] for i in instructions),
+        "overpayment_cents": person.get("overpayment_cents", 0),
+    }
+    if json_output:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Payment instructions ({len(instructions)})")
+    for column in ("month", "kind", "amount", "on", "account", "instruction_id"):
+        table.add_column(column)
+    for i in instructions:
+        table.add_row(
+            i["month"],
+            i["kind"],
+            f"{i['amount_cents'] / 100:.2f}",
+            i["on"],
+            i["bank_account"],
+            i["instruction_id"],
+        )
+    out.print(table)
+    for recovery in result["recoveries"]:
+        out.print(
+            f"overpayment recovery on {recovery['on']}: months {', '.join(recovery['months'])},"
+            f" {recovery['total_cents'] / 100:.2f}"
+        )
+
+
+@app.command()
+def payroll(
+    month: Annotated[str, typer.Option("--month", help="The run's month, YYYY-MM.")],
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Summarise a monthly payment run: instructions, total, and who was skipped and why."""
+    if len(month) != 7 or not _is_day(month + "-01"):
+        err.print(f"[red]error:[/red] --month must be written YYYY-MM, got {month!r}")
+        raise typer.Exit(2)
+    engine = _open(store)
+    try:
+        summary = engine.view.payroll(month)
+    finally:
+        engine.close()
+    if json_output:
+        print(json.dumps(summary, indent=2))
+        return
+    out.print(
+        f"Payroll {month}: {summary['count']} instructions,"
+        f" total {summary['total_cents'] / 100:,.2f}"
+    )
+    for kind, figures in summary["by_kind"].items():
+        out.print(f"  {kind}: {figures['count']} for {figures['total_cents'] / 100:,.2f}")
+    for reason, count in summary["skipped"].items():
+        out.print(f"  skipped ({reason}): {count}")
+
+
+def _is_day(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+        return True
+    except ValueError:
+        return False
+
+
+@app.command()
 def rejected(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """List dead-lettered events with the reason each was rejected."""
     engine = _open(store)
@@ -216,7 +301,12 @@ def rejected(store: StoreOption = None, json_output: JsonOption = False) -> None
         engine.close()
     if json_output:
         items = [
-            {"event_id": r.event_id, "source": r.source, "reason": r.reason, "payload": r.payload}
+            {
+                "event_id": r.event_id,
+                "source": r.source,
+                "reason": r.reason,
+                "payload": mask_payload(r.payload),
+            }
             for r in rows
         ]
         print(json.dumps(items, ensure_ascii=False, indent=2))

@@ -19,6 +19,7 @@ class Settings:
     dead_letter_topic: str = "life-events.dlq"
     decisions_topic: str = "benefit-decisions"
     notifications_topic: str = "notifications"
+    instructions_topic: str = "payment-instructions"
     consumer_group: str = "benefits-engine"
     batch_size: int = 1000
 
@@ -40,6 +41,7 @@ ENVIRONMENT: dict[str, str] = {
     "dead_letter_topic": "DEAD_LETTER_TOPIC",
     "decisions_topic": "DECISIONS_TOPIC",
     "notifications_topic": "NOTIFICATIONS_TOPIC",
+    "instructions_topic": "PAYMENT_INSTRUCTIONS_TOPIC",
     "consumer_group": "CONSUMER_GROUP",
     "batch_size": "BATCH_SIZE",
 }

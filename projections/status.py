@@ -7,6 +7,7 @@ transaction as its rows, so it can be dropped and rebuilt at any time (``benefit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
 from domain.entitlement import Fact, current_record
+from domain.payments import mask_account
 from domain.pensioner import Pensioner, person_aggregate_id
 from projections.database import Database
 from streams.dead_letters import DeadLetter
@@ -25,9 +27,22 @@ from streams.dead_letters import DeadLetter
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS person_status ("
     " aggregate_id TEXT PRIMARY KEY, person_id TEXT NOT NULL, birth_month INTEGER,"
-    " benefit_status TEXT, doc TEXT NOT NULL)",
+    " benefit_status TEXT, account_hash TEXT, doc TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS person_status_by_birth_month"
     " ON person_status (birth_month, benefit_status)",
+    "CREATE INDEX IF NOT EXISTS person_status_by_status ON person_status (benefit_status)",
+    "CREATE INDEX IF NOT EXISTS person_status_by_account ON person_status (account_hash)",
+    "CREATE TABLE IF NOT EXISTS payment_instructions ("
+    " instruction_id TEXT PRIMARY KEY, notification_id BIGINT NOT NULL, aggregate_id TEXT NOT NULL,"
+    " person_id TEXT NOT NULL, run_month TEXT NOT NULL, month TEXT NOT NULL, kind TEXT NOT NULL,"
+    " amount_cents BIGINT NOT NULL, issued_on TEXT NOT NULL, bank_account TEXT NOT NULL,"
+    " bank_region TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS payment_instructions_by_run ON payment_instructions (run_month)",
+    "CREATE INDEX IF NOT EXISTS payment_instructions_by_person"
+    " ON payment_instructions (aggregate_id)",
+    "CREATE TABLE IF NOT EXISTS payroll_skips ("
+    " aggregate_id TEXT NOT NULL, month TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,"
+    " PRIMARY KEY (aggregate_id, month, kind))",
     "CREATE TABLE IF NOT EXISTS certification_deadlines ("
     " aggregate_id TEXT NOT NULL, person_id TEXT NOT NULL, cycle_year INTEGER NOT NULL,"
     " mark INTEGER NOT NULL, due_on TEXT NOT NULL, PRIMARY KEY (aggregate_id, cycle_year, mark))",
@@ -67,6 +82,13 @@ class _Changes:
     docs: dict[str, dict[str, Any]]
     dead_letters: list[tuple[str, int, DeadLetterRow]]
     notifications: list[tuple[str, str, int, str, str, str, str, str]]
+    instructions: list[tuple[Any, ...]]
+    skips: list[tuple[str, str, str, str]]
+
+
+def account_hash(account: str | None) -> str | None:
+    """The index key for an account: equal accounts match, the number itself is not stored."""
+    return hashlib.sha256(account.encode()).hexdigest() if account else None
 
 
 class ReadModelView(TrackingRecorder):
@@ -128,14 +150,33 @@ class ReadModelView(TrackingRecorder):
         with self.database.transaction() as cursor:
             cursor.executemany(
                 "INSERT INTO person_status"
-                " (aggregate_id, person_id, birth_month, benefit_status, doc)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET"
+                " (aggregate_id, person_id, birth_month, benefit_status, account_hash, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET"
                 " birth_month = excluded.birth_month, benefit_status = excluded.benefit_status,"
-                " doc = excluded.doc",
+                " account_hash = excluded.account_hash, doc = excluded.doc",
                 [
-                    (key, d["person_id"], d["_birth_month"], d["benefit_status"], json.dumps(d))
+                    (
+                        key,
+                        d["person_id"],
+                        d["_birth_month"],
+                        d["benefit_status"],
+                        account_hash(d["_account"]),
+                        json.dumps(d),
+                    )
                     for key, d in docs.items()
                 ],
+            )
+            cursor.executemany(
+                "INSERT INTO payment_instructions (instruction_id, notification_id, aggregate_id,"
+                " person_id, run_month, month, kind, amount_cents, issued_on, bank_account,"
+                " bank_region) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (instruction_id) DO NOTHING",
+                changes.instructions,
+            )
+            cursor.executemany(
+                "INSERT INTO payroll_skips (aggregate_id, month, kind, reason) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (aggregate_id, month, kind) DO UPDATE SET reason = excluded.reason",
+                changes.skips,
             )
             cursor.executemany(
                 "DELETE FROM certification_deadlines WHERE aggregate_id = ?",
@@ -171,7 +212,13 @@ class ReadModelView(TrackingRecorder):
     def clear(self, application_name: str) -> None:
         """Empty the read model and forget its position (other tracked positions stay)."""
         with self.database.transaction() as cursor:
-            for table in ("person_status", "certification_deadlines", "notifications"):
+            for table in (
+                "person_status",
+                "certification_deadlines",
+                "notifications",
+                "payment_instructions",
+                "payroll_skips",
+            ):
                 cursor.execute(f"DELETE FROM {table}")
             cursor.execute("DELETE FROM dead_letters")
             cursor.execute("DELETE FROM projection_position WHERE name = ?", (application_name,))
@@ -232,6 +279,67 @@ class ReadModelView(TrackingRecorder):
             ).fetchall()
         return [DeadlineDue(p, int(y), int(m), date.fromisoformat(d)) for p, y, m, d in rows]
 
+    def payroll_candidates(self, statuses: tuple[str, ...]) -> list[tuple[str, int]]:
+        """Everyone the payroll reaches, with how many such people share their bank account."""
+        marks = ",".join("?" * len(statuses))
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT p.person_id, COALESCE(a.holders, 0) FROM person_status p"
+                " LEFT JOIN (SELECT account_hash, COUNT(*) AS holders FROM person_status"
+                f"  WHERE benefit_status IN ({marks}) AND account_hash IS NOT NULL"
+                "  GROUP BY account_hash) a ON a.account_hash = p.account_hash"
+                f" WHERE p.benefit_status IN ({marks}) ORDER BY p.person_id",
+                (*statuses, *statuses),
+            ).fetchall()
+        return [(person_id, int(holders)) for person_id, holders in rows]
+
+    def payments(self, person_id: str) -> list[dict[str, Any]]:
+        """A person's payment instructions, accounts masked."""
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT instruction_id, month, kind, amount_cents, issued_on, bank_account,"
+                " bank_region FROM payment_instructions WHERE aggregate_id = ?"
+                " ORDER BY notification_id",
+                (person_aggregate_id(person_id).hex,),
+            ).fetchall()
+        return [
+            {
+                "instruction_id": iid,
+                "month": month,
+                "kind": kind,
+                "amount_cents": int(amount),
+                "on": on,
+                "bank_account": mask_account(account),
+                "bank_region": region,
+            }
+            for iid, month, kind, amount, on, account, region in rows
+        ]
+
+    def payroll(self, month: str) -> dict[str, Any]:
+        """One month's run: instructions given in it and the people it skipped, by reason."""
+        with self.database.transaction() as cursor:
+            by_kind = cursor.execute(
+                "SELECT kind, COUNT(*), COALESCE(SUM(amount_cents), 0) FROM payment_instructions"
+                " WHERE run_month = ? GROUP BY kind ORDER BY kind",
+                (month,),
+            ).fetchall()
+            skipped = cursor.execute(
+                "SELECT reason, COUNT(*) FROM payroll_skips WHERE month = ? AND kind = 'pension'"
+                " AND NOT EXISTS (SELECT 1 FROM payment_instructions i"
+                "  WHERE i.aggregate_id = payroll_skips.aggregate_id"
+                "  AND i.month = payroll_skips.month AND i.kind = 'pension')"
+                " GROUP BY reason ORDER BY reason",
+                (month,),
+            ).fetchall()
+        kinds = {kind: {"count": int(n), "total_cents": int(t)} for kind, n, t in by_kind}
+        return {
+            "month": month,
+            "count": sum(k["count"] for k in kinds.values()),
+            "total_cents": sum(k["total_cents"] for k in kinds.values()),
+            "by_kind": kinds,
+            "skipped": {reason: int(n) for reason, n in skipped},
+        }
+
     def status_counts(self) -> dict[str, tuple[int, str]]:
         """People per benefit status, with one example person each (for summaries)."""
         with self.database.transaction() as cursor:
@@ -277,14 +385,14 @@ class StatusProjection(Projection[ReadModelView]):
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)
-        self._changes = _Changes({}, [], [])
+        self._changes = _Changes({}, [], [], [], [])
 
     def process_page(self, events: list[tuple[Any, Tracking]]) -> None:
         """Apply a page of (domain event, tracking) pairs and save them in one transaction."""
         if not events:
             return
         keys = {e.originator_id.hex for e, _ in events if isinstance(e, Pensioner.Event)}
-        self._changes = _Changes(self.view.load_docs(keys), [], [])
+        self._changes = _Changes(self.view.load_docs(keys), [], [], [], [])
         for domain_event, tracking in events:
             self.process_event(domain_event, tracking)
         self.view.save(self._changes, events[-1][1])
@@ -316,6 +424,12 @@ class StatusProjection(Projection[ReadModelView]):
                 "_registrations": [],
                 "_birth_month": None,
                 "_cycle": None,
+                "_account": None,
+                "_accounts": [],
+                "bank_account": None,
+                "overpayment_cents": 0,
+                "payment_alerts": [],
+                "_recoveries": [],
             }
             self._note_registration(
                 key, domain_event.event_id, domain_event.occurred_on, domain_event.record
@@ -324,8 +438,30 @@ class StatusProjection(Projection[ReadModelView]):
             self._note_registration(
                 key, domain_event.event_id, domain_event.occurred_on, domain_event.data
             )
+        elif isinstance(domain_event, Pensioner.BankAccountChanged):
+            self._note_account(
+                key, domain_event.event_id, domain_event.occurred_on, domain_event.data
+            )
+        elif isinstance(domain_event, Pensioner.PaymentInstructed):
+            e = domain_event
+            self._changes.instructions.append(
+                (
+                    e.instruction_id,
+                    tracking.notification_id,
+                    key,
+                    docs[key]["person_id"],
+                    e.on.isoformat()[:7],
+                    e.month,
+                    e.kind,
+                    e.amount_cents,
+                    e.on.isoformat(),
+                    e.bank_account,
+                    e.bank_region,
+                )
+            )
         elif isinstance(domain_event, Pensioner.Decided):
             doc = docs[key]
+            self._note_payment_decision(key, domain_event)
             doc["benefit_status"] = domain_event.benefit_status
             doc["risk_level"] = domain_event.risk_level
             doc["reason"] = domain_event.status_reason
@@ -356,7 +492,52 @@ class StatusProjection(Projection[ReadModelView]):
                 )
             )
 
+    def _note_payment_decision(self, key: str, decision: Any) -> None:
+        doc = self._changes.docs[key]
+        details = decision.details
+        if decision.decision == "overpayment_recovery":
+            doc["overpayment_cents"] += details["total_cents"]
+            doc["_recoveries"].append(
+                {"on": decision.on.isoformat(), "event_id": decision.event_id, **details}
+            )
+        elif decision.decision == "payment_blocked":
+            self._changes.skips.append((key, details["month"], details["kind"], decision.reason))
+            if "level" in details:
+                doc["payment_alerts"].append(
+                    {
+                        "level": details["level"],
+                        "reason": decision.reason,
+                        "month": details["month"],
+                        "kind": details["kind"],
+                        "status": "open",
+                    }
+                )
+        elif decision.decision == "payment_alert":
+            doc["payment_alerts"].append(
+                {
+                    "level": details["level"],
+                    "reason": decision.reason,
+                    "month": details["month"],
+                    "kind": "pension",
+                    "status": "noted",
+                }
+            )
+        elif decision.decision in ("payment_approved", "payment_rejected"):
+            for alert in doc["payment_alerts"]:
+                if (alert["month"], alert["kind"]) == (details["month"], details["kind"]):
+                    alert["status"] = decision.decision.removeprefix("payment_")
+
+    def _note_account(self, key: str, event_id: str, on: date, data: dict) -> None:
+        if not data.get("bank_account"):
+            return
+        doc = self._changes.docs[key]
+        doc["_accounts"].append([on.isoformat(), event_id, data["bank_account"]])
+        current = max(doc["_accounts"])[2]
+        doc["_account"] = current
+        doc["bank_account"] = mask_account(current)
+
     def _note_registration(self, key: str, event_id: str, on: date, record: dict) -> None:
+        self._note_account(key, event_id, on, record)
         doc = self._changes.docs[key]
         doc["_registrations"].append([event_id, on.isoformat(), record])
         current = current_record(

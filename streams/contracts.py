@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationError,
     model_validator,
@@ -56,13 +57,53 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+BankAccount = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Za-z]{6,34}$")]
+RegionCode = Annotated[str, Field(strict=True, pattern=r"^[0-9]{6}$")]
+Cents = Annotated[StrictInt, Field(ge=0)]
+Month = Annotated[str, Field(strict=True, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+
+
 class PersonRegisteredData(_Strict):
     national_id: Annotated[str, Field(strict=True), AfterValidator(_resident_id)]
     name: Text
     birth_date: IsoDate
     sex: Literal["M", "F"]
     region: Text
-    monthly_pension_cents: Annotated[StrictInt, Field(ge=0)]
+    monthly_pension_cents: Cents
+    bank_account: BankAccount | None = None
+    bank_region: RegionCode | None = None
+
+    @model_validator(mode="after")
+    def _account_with_region(self) -> PersonRegisteredData:
+        if (self.bank_account is None) != (self.bank_region is None):
+            raise ValueError("bank_account and bank_region come together or not at all")
+        return self
+
+
+class BankAccountChangedData(_Strict):
+    bank_account: BankAccount
+    bank_region: RegionCode
+
+
+class RetirementEligibleData(_Strict):
+    scheme: Literal["enterprise_employee"]
+    contribution_months: Annotated[StrictInt, Field(ge=0, le=1200)]
+    indexed_wage_cents: Cents
+    regional_average_wage_cents: Cents
+    personal_account_cents: Cents
+    retirement_age: Literal[50, 55, 60]
+
+
+class PaymentDueData(_Strict):
+    month: Month
+    # Living pensioners paid into the same account (the yellow fund-flow check).
+    account_holders: Annotated[StrictInt, Field(ge=0)] = 1
+
+
+class PaymentReviewedData(_Strict):
+    month: Month
+    kind: Literal["pension", "arrears"]
+    approved: StrictBool
 
 
 class DeathRegisteredData(_Strict):
@@ -107,6 +148,10 @@ DATA_MODELS: dict[str, type[_Strict]] = {
     "liveness_verified": LivenessVerifiedData,
     "birthday_month_started": BirthdayMonthStartedData,
     "certification_deadline_reached": CertificationDeadlineData,
+    "bank_account_changed": BankAccountChangedData,
+    "retirement_eligible": RetirementEligibleData,
+    "payment_due": PaymentDueData,
+    "payment_reviewed": PaymentReviewedData,
 }
 
 
@@ -203,4 +248,22 @@ def _cross_field_problem(envelope: Envelope, data: BaseModel) -> str | None:
         envelope.occurred_on.day != 1 or envelope.occurred_on.year != data.year
     ):
         return "occurred_on: a birthday month starts on the first day of a month in data.year"
+    if isinstance(data, PaymentDueData) and (
+        envelope.occurred_on.day != 1 or envelope.occurred_on.isoformat()[:7] != data.month
+    ):
+        return "occurred_on: a payment run is dated the first day of data.month"
     return None
+
+
+def mask_payload(payload: str) -> str:
+    """The payload as it may be shown: a bank account number keeps only its last four."""
+    try:
+        obj = json.loads(payload)
+    except (json.JSONDecodeError, RecursionError):
+        return re.sub(r"\d{8,}", lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], payload)
+    data = obj.get("data") if isinstance(obj, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("bank_account"), str):
+        account = data["bank_account"]
+        data["bank_account"] = "*" * max(0, len(account) - 4) + account[-4:]
+        return json.dumps(obj, ensure_ascii=False)
+    return payload

@@ -209,6 +209,8 @@ def _record(data: PersonRegisteredData) -> GoldenRecord:
         sex=data.sex,
         region=data.region,
         monthly_pension_cents=data.monthly_pension_cents,
+        bank_account=data.bank_account,
+        bank_region=data.bank_region,
     )
 
 
@@ -225,6 +227,10 @@ def _correct_record(pensioner: Pensioner, event: LifeEvent) -> None:
     pensioner.correct_record(event.event_id, event.occurred_on, _record(event.data))
 
 
+def _establish_eligibility(pensioner: Pensioner, event: LifeEvent) -> None:
+    pensioner.establish_eligibility(event.event_id, event.occurred_on, **event.data.model_dump())
+
+
 # The one table from wire type to the aggregate's command.
 COMMANDS: dict[str, Callable[[Pensioner, LifeEvent], None]] = {
     "person_registered": _correct_record,
@@ -235,6 +241,10 @@ COMMANDS: dict[str, Callable[[Pensioner, LifeEvent], None]] = {
     "liveness_verified": _command("verify_liveness", "channel"),
     "birthday_month_started": _command("open_cycle", "year"),
     "certification_deadline_reached": _command("reach_deadline", "cycle_year", "mark"),
+    "bank_account_changed": _command("change_bank_account", "bank_account", "bank_region"),
+    "retirement_eligible": _establish_eligibility,
+    "payment_due": _command("run_payment", "month", "account_holders"),
+    "payment_reviewed": _command("review_payment", "month", "kind", "approved"),
 }
 
 

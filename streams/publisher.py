@@ -16,6 +16,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from domain.pensioner import Pensioner
+from streams.contracts import mask_payload
 from streams.dead_letters import DeadLetter
 
 # Enqueues one message and returns an awaitable that resolves once the broker has it.
@@ -54,7 +55,21 @@ def dead_letter_message(domain_event: DeadLetter.Event) -> dict[str, Any]:
         "event_id": domain_event.event_id,
         "source": domain_event.source,
         "reason": domain_event.reason,
-        "payload": domain_event.payload,
+        "payload": mask_payload(domain_event.payload),
+    }
+
+
+def instruction_message(domain_event: Pensioner.PaymentInstructed, person_id: str) -> dict:
+    """The one output that carries the bank account in clear: the bank needs it."""
+    return {
+        "instruction_id": domain_event.instruction_id,
+        "person_id": person_id,
+        "month": domain_event.month,
+        "kind": domain_event.kind,
+        "amount_cents": domain_event.amount_cents,
+        "on": domain_event.on.isoformat(),
+        "bank_account": domain_event.bank_account,
+        "bank_region": domain_event.bank_region,
     }
 
 
@@ -69,6 +84,7 @@ class Publisher:
         decisions_topic: str,
         dead_letter_topic: str,
         notifications_topic: str,
+        instructions_topic: str,
         page_size: int = 2000,
     ) -> None:
         self.app = app
@@ -77,6 +93,7 @@ class Publisher:
         self.decisions_topic = decisions_topic
         self.dead_letter_topic = dead_letter_topic
         self.notifications_topic = notifications_topic
+        self.instructions_topic = instructions_topic
         self.page_size = page_size
         self.tracking_name = f"publisher:{app.name}"
 
@@ -105,6 +122,11 @@ class Publisher:
                     person_id = people[domain_event.originator_id.hex]
                     body = notification_message(domain_event, person_id)
                     topic = self.notifications_topic
+                    pending.append(await send(topic, person_id.encode(), _json(body)))
+                elif isinstance(domain_event, Pensioner.PaymentInstructed):
+                    person_id = people[domain_event.originator_id.hex]
+                    body = instruction_message(domain_event, person_id)
+                    topic = self.instructions_topic
                     pending.append(await send(topic, person_id.encode(), _json(body)))
                 elif isinstance(domain_event, DeadLetter.Event):
                     body = dead_letter_message(domain_event)

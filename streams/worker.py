@@ -50,6 +50,7 @@ def build_app(settings: Settings) -> faust.App:
         decisions_topic=settings.decisions_topic,
         dead_letter_topic=settings.dead_letter_topic,
         notifications_topic=settings.notifications_topic,
+        instructions_topic=settings.instructions_topic,
     )
     totals = BatchOutcome()
 
@@ -87,6 +88,7 @@ def build_app(settings: Settings) -> faust.App:
             settings.decisions_topic,
             settings.dead_letter_topic,
             settings.notifications_topic,
+            settings.instructions_topic,
         ):
             await app.topic(name).maybe_declare()
         # Decisions recorded before a crash but not yet published go out at start-up.

@@ -31,6 +31,8 @@ def person_registered(
     on: str = "2026-01-01",
     pension_cents: int = 350_000,
     birth_date: str = "1955-12-12",
+    bank_account: str | None = "6222021234567890",
+    bank_region: str = "110101",
     **kw: Any,
 ) -> dict[str, Any]:
     birth = date.fromisoformat(birth_date)
@@ -42,6 +44,8 @@ def person_registered(
         "region": "110101",
         "monthly_pension_cents": pension_cents,
     }
+    if bank_account:
+        data |= {"bank_account": bank_account, "bank_region": bank_region}
     return envelope("person_registered", person_id, on, data, kw.get("event_id"))
 
 

@@ -7,7 +7,7 @@ raise has a deterministic ``event_id``, so running a day twice has effect once.
 Within one day the jobs run in this fixed order (``JOBS``):
 1. deadline marks (30/90/120 days after a cycle opened),
 2. cycle openings (first day of the birth month),
-3. (payments issue) the monthly payroll.
+3. the monthly payroll (first day of each month).
 So a hold that falls on the first of a month takes effect before that month's payroll.
 """
 
@@ -21,12 +21,17 @@ from projections.status import DeadlineDue
 
 SOURCE = "scheduler"
 CYCLE_STATUSES = ("active", "held")  # who gets a certification cycle
+# Who the payroll reaches: held months are recorded so they are owed once certified, and
+# suspended people are skipped with their reason, for the run's summary.
+PAYROLL_STATUSES = ("active", "held", "suspended")
 
 
 class DueIndex(Protocol):
     def deadlines_due(self, day: date) -> list[DeadlineDue]: ...
 
     def born_in_month(self, month: int, statuses: tuple[str, ...]) -> list[str]: ...
+
+    def payroll_candidates(self, statuses: tuple[str, ...]) -> list[tuple[str, int]]: ...
 
 
 Job = Callable[[date, DueIndex], list[dict[str, Any]]]
@@ -76,7 +81,26 @@ def cycle_openings(day: date, index: DueIndex) -> list[dict[str, Any]]:
     ]
 
 
+def payroll(day: date, index: DueIndex) -> list[dict[str, Any]]:
+    """On the first of a month, a ``payment_due`` for everyone the payroll reaches, with how many
+    living pensioners share their bank account (evidence for the shared-account check)."""
+    if day.day != 1:
+        return []
+    month = f"{day.year:04d}-{day.month:02d}"
+    return [
+        _event(
+            "payment_due",
+            person_id,
+            day,
+            f"scheduler:payroll:{person_id}:{month}",
+            {"month": month, "account_holders": holders},
+        )
+        for person_id, holders in index.payroll_candidates(PAYROLL_STATUSES)
+    ]
+
+
 JOBS: tuple[tuple[str, Job], ...] = (
     ("deadline marks", deadline_marks),
     ("cycle openings", cycle_openings),
+    ("payroll", payroll),
 )

@@ -81,6 +81,10 @@ class WorkerEnv:
         return f"notifications-{self.suffix}"
 
     @property
+    def instructions_topic(self) -> str:
+        return f"payment-instructions-{self.suffix}"
+
+    @property
     def dead_letter_topic(self) -> str:
         return f"life-events-{self.suffix}.dlq"
 
@@ -92,6 +96,7 @@ class WorkerEnv:
             "DECISIONS_TOPIC": self.decisions_topic,
             "DEAD_LETTER_TOPIC": self.dead_letter_topic,
             "NOTIFICATIONS_TOPIC": self.notifications_topic,
+            "PAYMENT_INSTRUCTIONS_TOPIC": self.instructions_topic,
             "CONSUMER_GROUP": f"benefits-test-{self.suffix}",
             "BATCH_SIZE": str(self.batch_size),
         }

@@ -41,7 +41,8 @@ def test_a_year_without_evidence_escalates_then_liveness_resumes(
     path = write_jsonl(tmp_path / "in.jsonl", [person_registered("P1", birth_date="1950-02-14")])
     summary = cli_json("run", "--input", str(path), "--store", store, "--until", "2026-06-30")
     assert summary["days"] == 181
-    assert summary["scheduled_events"] == 4  # opening, then marks 30, 90, 120
+    # The opening, marks 30, 90 and 120, and the payroll on each first of January to June.
+    assert summary["scheduled_events"] == 10
     doc = cli_json("status", "P1", "--store", store)
     assert (doc["benefit_status"], doc["risk_level"]) == ("held", "yellow")
     assert doc["certification"] == {
@@ -152,8 +153,9 @@ def test_running_a_days_jobs_twice_has_effect_once(tmp_path: Path) -> None:
                 raised = [Message(0, json.dumps(e)) for e in job(day, engine.view)]
                 outcomes.append(engine.intake.apply_messages(raised))
                 engine.refresh()
-        assert sum(o.accepted for o in outcomes) == 1
-        assert sum(o.duplicates for o in outcomes) == 1
+        # The cycle opening and the payroll, once each; the second run's are duplicates.
+        assert sum(o.accepted for o in outcomes) == 2
+        assert sum(o.duplicates for o in outcomes) == 2
         assert engine.view.status("P1")["certification"]["opened_on"] == "2026-03-01"
     finally:
         engine.close()

@@ -71,7 +71,10 @@ def test_custody_suspends_then_restores(tmp_path: Path, store: str) -> None:
     run_json(store, write_jsonl(tmp_path / "b.jsonl", [custody_ended("P1", "2026-03-01")]))
     doc = status(store, "P1")
     assert (doc["benefit_status"], doc["risk_level"], doc["reason"]) == ("active", "none", None)
-    assert [h["decision"] for h in doc["history"]] == ["registered", "suspended", "reinstated"]
+    standing = [h["decision"] for h in doc["history"] if h["decision"] != "payment_blocked"]
+    assert standing == ["registered", "suspended", "reinstated"]
+    blocked = [h for h in doc["history"] if h["decision"] == "payment_blocked"]
+    assert [(h["on"], h["reason"]) for h in blocked] == [("2026-02-01", "suspended")]
 
 
 def test_bad_events_are_dead_lettered_with_reason_and_processing_goes_on(
@@ -123,7 +126,8 @@ def test_redelivered_events_have_effect_once(tmp_path: Path, store: str) -> None
     summary = run_json(store, write_jsonl(tmp_path / "copy.jsonl", events + events))
     assert (summary["accepted"], summary["duplicates"]) == (0, 4)
     assert summary["decisions"] == {}
-    assert len(status(store, "P1")["history"]) == 2
+    history = status(store, "P1")["history"]
+    assert [h["decision"] for h in history] == ["registered", "suspended", "payment_blocked"]
 
 
 def test_custody_end_arriving_after_death_does_not_reactivate(tmp_path: Path, store: str) -> None:
