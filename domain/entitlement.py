@@ -326,6 +326,9 @@ class _Replay:
         """The monthly payment run reached this person (on the first day of ``month``)."""
         month = fact.data["month"]
         day = first_day(month)
+        recorded = self.ledger.issued.get(f"pension:{month}")
+        if recorded is not None:
+            self.ledger.issue(recorded)  # paid before: it is the established pension now
         status = self.standing().benefit_status
         started = self.ledger.pension_start is None or self.ledger.pension_start <= day
         if status is BenefitStatus.ACTIVE and started and not self.ledger.is_paid(month):
