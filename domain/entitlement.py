@@ -175,23 +175,42 @@ def assess(facts: Iterable[Fact], issued: Mapping[str, Instruction] | None = Non
     ``issued`` are the payment instructions really given so far: the replay never instructs a
     month twice, and recovers what was paid for months after a death.
     """
-    ordered = sorted(facts, key=Fact.sort_key)
-    replay = _Replay(death_date_of(ordered), Ledger(dict(issued or {})))
-    for fact in ordered:
-        replay.apply(fact)
-    return Assessment(
-        standing=replay.standing(),
-        record=replay.record,
-        death_date=replay.known_death_date,
-        cycle=replay.cycle,
-        decisions=replay.decisions,
-        notices=replay.notices,
-        ledger=replay.ledger,
-    )
+    return Replay.of(facts, issued).assessment()
 
 
-class _Replay:
+class Replay:
+    """The replay in progress. ``extend`` continues it with a fact that sorts after every fact
+    replayed so far and changes nothing global (not a death), which gives exactly what a full
+    replay would; anything else needs a full replay (``Replay.of``)."""
+
+    @classmethod
+    def of(cls, facts: Iterable[Fact], issued: Mapping[str, Instruction] | None = None) -> Replay:
+        ordered = sorted(facts, key=Fact.sort_key)
+        replay = cls(death_date_of(ordered), Ledger(dict(issued or {})))
+        for fact in ordered:
+            replay.apply(fact)
+        return replay
+
+    def can_extend(self, fact: Fact) -> bool:
+        return (
+            fact.kind != "death_registered"
+            and self.last_key is not None
+            and fact.sort_key() > self.last_key
+        )
+
+    def assessment(self) -> Assessment:
+        return Assessment(
+            standing=self.standing(),
+            record=self.record,
+            death_date=self.known_death_date,
+            cycle=self.cycle,
+            decisions=self.decisions,
+            notices=self.notices,
+            ledger=self.ledger,
+        )
+
     def __init__(self, known_death_date: date | None, ledger: Ledger) -> None:
+        self.last_key: tuple[date, int, str] | None = None
         self.known_death_date = known_death_date
         self.ledger = ledger
         self.record: dict[str, Any] = {}
@@ -236,6 +255,7 @@ class _Replay:
     # ----- facts ------------------------------------------------------------------------------
 
     def apply(self, fact: Fact) -> None:
+        self.last_key = fact.sort_key()
         policy = policy_in_force(fact.on)
         handler = getattr(self, f"_on_{fact.kind}")
         handler(fact, policy)

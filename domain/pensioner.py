@@ -20,6 +20,7 @@ from domain.entitlement import (
     BenefitStatus,
     Decision,
     Fact,
+    Replay,
     RiskLevel,
     Standing,
     assess,
@@ -376,7 +377,19 @@ class Pensioner(Aggregate):
         return death_date_of(self.facts.values())
 
     def assess(self) -> Assessment:
+        """Where the person stands, from a full replay of every fact."""
         return assess(self.facts.values(), self.instructions)
+
+    def _assess_with(self, fact: Fact) -> Assessment:
+        """The assessment after ``fact``: the kept replay continued when that is exact (facts
+        mostly arrive in date order), otherwise a full replay, which is then kept."""
+        replay: Replay | None = getattr(self, "_replay", None)
+        if replay is not None and replay.can_extend(fact):
+            replay.apply(fact)
+        else:
+            replay = Replay.of(self.facts.values(), self.instructions)
+            self._replay = replay
+        return replay.assessment()
 
     def instruction_id(self, key: str) -> str:
         """Deterministic from person, month and kind: a rerun can never mint a second one."""
@@ -393,10 +406,10 @@ class Pensioner(Aggregate):
         if self.has_seen(event_id):
             return
         self.trigger_event(event_class, event_id=event_id, occurred_on=occurred_on, data=data)
-        self._decide(event_id, occurred_on)
+        self._decide(event_id, occurred_on, self.facts[event_id])
 
-    def _decide(self, event_id: str, on: date) -> None:
-        assessment = self.assess()
+    def _decide(self, event_id: str, on: date, fact: Fact | None = None) -> None:
+        assessment = self._assess_with(fact) if fact is not None else self.assess()
         new = [d for d in assessment.decisions if d.key not in self.decision_keys]
         if not new and assessment.standing != self.standing:
             version = policy_in_force(on).version
@@ -428,6 +441,8 @@ class Pensioner(Aggregate):
                 certification=certification,
             )
         for instruction in assessment.ledger.new:
+            if instruction.key in self.instructions:
+                continue
             self.trigger_event(
                 self.PaymentInstructed,
                 instruction_id=self.instruction_id(instruction.key),

@@ -357,7 +357,7 @@ def scheduler(
 
 @app.command()
 def demo(
-    people: Annotated[int, typer.Option(help="Size of the synthetic population.")] = 5000,
+    people: Annotated[int, typer.Option(help="Size of the synthetic population.")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed, for a repeatable population.")] = 2026,
     store: Annotated[
         str | None, typer.Option("--store", help="Store URL (default: a fresh var/demo.db).")

@@ -60,6 +60,7 @@ def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     events: list[dict[str, Any]] = []
+    shared_accounts: list[tuple[str, str]] = []
     counter = 0
 
     def emit(
@@ -85,20 +86,49 @@ def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
         age = rng.randint(61, 95) if retired else rng.randint(30, 59)
         birth = date(2026 - age, rng.randint(1, 12), rng.randint(1, 28))
         region = rng.choice(REGIONS)
-        emit(
-            "person_registered",
-            person_id,
-            YEAR_START,
-            "contribution_records",
-            {
-                "national_id": make_resident_id(region, birth, rng.randint(0, 999), male),
-                "name": fake.name_male() if male else fake.name_female(),
-                "birth_date": birth.isoformat(),
-                "sex": "M" if male else "F",
-                "region": region,
-                "monthly_pension_cents": rng.randint(180_000, 900_000) if retired else 0,
-            },
-        )
+        record = {
+            "national_id": make_resident_id(region, birth, rng.randint(0, 999), male),
+            "name": fake.name_male() if male else fake.name_female(),
+            "birth_date": birth.isoformat(),
+            "sex": "M" if male else "F",
+            "region": region,
+            "monthly_pension_cents": rng.randint(180_000, 900_000) if retired else 0,
+        }
+        account_roll = rng.random()
+        if account_roll < 0.01 and shared_accounts:  # a couple paid into one account
+            record["bank_account"], record["bank_region"] = rng.choice(shared_accounts)
+        elif account_roll < 0.95:
+            bank_region = rng.choice(REGIONS) if account_roll < 0.03 else region
+            record["bank_account"] = f"6222{rng.randint(10**11, 10**12 - 1)}"
+            record["bank_region"] = bank_region
+            if rng.random() < 0.02:
+                shared_accounts.append((record["bank_account"], bank_region))
+        emit("person_registered", person_id, YEAR_START, "contribution_records", record)
+        if "bank_account" not in record and rng.random() < 0.5:
+            on = YEAR_START + timedelta(days=rng.randint(20, 300))
+            account = {
+                "bank_account": f"6217{rng.randint(10**11, 10**12 - 1)}",
+                "bank_region": region,
+            }
+            emit("bank_account_changed", person_id, on, "banks", account)
+        if not retired and rng.random() < 0.15:
+            on = YEAR_START + timedelta(days=rng.randint(10, 330))
+            emit(
+                "retirement_eligible",
+                person_id,
+                on,
+                "contribution_records",
+                {
+                    "scheme": "enterprise_employee",
+                    "contribution_months": rng.choice(
+                        (rng.randint(120, 179), rng.randint(180, 480), rng.randint(180, 480))
+                    ),
+                    "indexed_wage_cents": rng.randint(400_000, 1_500_000),
+                    "regional_average_wage_cents": 1_052_500,
+                    "personal_account_cents": rng.randint(2_000_000, 20_000_000),
+                    "retirement_age": rng.choice((50, 55, 60)),
+                },
+            )
         day = YEAR_START + timedelta(days=rng.randint(1, 360))
         roll = rng.random()
         if retired:
@@ -187,6 +217,34 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
         ):
             year.add_row(label, f"{count:,}")
         console.print(year)
+        money = Table(title="Money in 2026 (payment instructions, integer cents shown as yuan)")
+        money.add_column("")
+        money.add_column("", justify="right")
+        runs = [engine.view.payroll(f"2026-{m:02d}") for m in range(1, 13)]
+        by_kind: Counter[str] = Counter()
+        totals: Counter[str] = Counter()
+        skipped: Counter[str] = Counter()
+        for run in runs:
+            for kind, figures in run["by_kind"].items():
+                by_kind[kind] += figures["count"]
+                totals[kind] += figures["total_cents"]
+            skipped.update(run["skipped"])
+        money.add_row("pensions awarded with zero paperwork", f"{decisions['awarded']:,}")
+        money.add_row("awards refused (under 180 months)", f"{decisions['award_refused']:,}")
+        money.add_row("monthly pension instructions", f"{by_kind['pension']:,}")
+        money.add_row("  paid", f"{totals['pension'] / 100:,.2f}")
+        money.add_row(
+            "arrears instructions (held or no account, since resolved)", f"{by_kind['arrears']:,}"
+        )
+        money.add_row("  paid", f"{totals['arrears'] / 100:,.2f}")
+        for reason, count in sorted(skipped.items()):
+            money.add_row(f"person-months skipped: {reason}", f"{count:,}")
+        money.add_row(
+            "overpayment recoveries opened (death registered late)",
+            f"{decisions['overpayment_recovery']:,}",
+        )
+        money.add_row("payment alerts raised (blue)", f"{decisions['payment_alert']:,}")
+        console.print(money)
         table = Table(title="Where people stand at the end of the year")
         table.add_column("benefit_status")
         table.add_column("people", justify="right")

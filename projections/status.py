@@ -40,6 +40,9 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS payment_instructions_by_run ON payment_instructions (run_month)",
     "CREATE INDEX IF NOT EXISTS payment_instructions_by_person"
     " ON payment_instructions (aggregate_id)",
+    "CREATE TABLE IF NOT EXISTS decision_history ("
+    " aggregate_id TEXT NOT NULL, notification_id BIGINT NOT NULL, decided_on TEXT NOT NULL,"
+    " entry TEXT NOT NULL, PRIMARY KEY (aggregate_id, notification_id))",
     "CREATE TABLE IF NOT EXISTS payroll_skips ("
     " aggregate_id TEXT NOT NULL, month TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,"
     " PRIMARY KEY (aggregate_id, month, kind))",
@@ -84,6 +87,7 @@ class _Changes:
     notifications: list[tuple[str, str, int, str, str, str, str, str]]
     instructions: list[tuple[Any, ...]]
     skips: list[tuple[str, str, str, str]]
+    history: list[tuple[str, int, str, str]]
 
 
 def account_hash(account: str | None) -> str | None:
@@ -174,6 +178,11 @@ class ReadModelView(TrackingRecorder):
                 changes.instructions,
             )
             cursor.executemany(
+                "INSERT INTO decision_history (aggregate_id, notification_id, decided_on, entry)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id, notification_id) DO NOTHING",
+                changes.history,
+            )
+            cursor.executemany(
                 "INSERT INTO payroll_skips (aggregate_id, month, kind, reason) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (aggregate_id, month, kind) DO UPDATE SET reason = excluded.reason",
                 changes.skips,
@@ -218,6 +227,7 @@ class ReadModelView(TrackingRecorder):
                 "notifications",
                 "payment_instructions",
                 "payroll_skips",
+                "decision_history",
             ):
                 cursor.execute(f"DELETE FROM {table}")
             cursor.execute("DELETE FROM dead_letters")
@@ -235,8 +245,19 @@ class ReadModelView(TrackingRecorder):
         if doc is None:
             return None
         shown = {k: v for k, v in doc.items() if not k.startswith("_")}
+        shown["history"] = self.history(person_id)
         shown["certification"] = certification_summary(doc.get("_cycle"), self.last_processed_day())
         return shown
+
+    def history(self, person_id: str) -> list[dict[str, Any]]:
+        """Decisions oldest first by effective date, in recording order within a day."""
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT entry FROM decision_history WHERE aggregate_id = ?"
+                " ORDER BY decided_on, notification_id",
+                (person_aggregate_id(person_id).hex,),
+            ).fetchall()
+        return [json.loads(row[0]) for row in rows]
 
     def notifications(self, person_id: str) -> list[dict[str, Any]]:
         with self.database.transaction() as cursor:
@@ -385,14 +406,14 @@ class StatusProjection(Projection[ReadModelView]):
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)
-        self._changes = _Changes({}, [], [], [], [])
+        self._changes = _Changes({}, [], [], [], [], [])
 
     def process_page(self, events: list[tuple[Any, Tracking]]) -> None:
         """Apply a page of (domain event, tracking) pairs and save them in one transaction."""
         if not events:
             return
         keys = {e.originator_id.hex for e, _ in events if isinstance(e, Pensioner.Event)}
-        self._changes = _Changes(self.view.load_docs(keys), [], [], [], [])
+        self._changes = _Changes(self.view.load_docs(keys), [], [], [], [], [])
         for domain_event, tracking in events:
             self.process_event(domain_event, tracking)
         self.view.save(self._changes, events[-1][1])
@@ -420,7 +441,6 @@ class StatusProjection(Projection[ReadModelView]):
                 "risk_level": None,
                 "reason": None,
                 "monthly_pension_cents": 0,
-                "history": [],
                 "_registrations": [],
                 "_birth_month": None,
                 "_cycle": None,
@@ -475,9 +495,9 @@ class StatusProjection(Projection[ReadModelView]):
             }
             if domain_event.details:
                 entry["details"] = domain_event.details
-            doc["history"].append(entry)
-            # Oldest first by effective date; a stable sort keeps recording order within a day.
-            doc["history"].sort(key=lambda h: h["on"])
+            self._changes.history.append(
+                (key, tracking.notification_id, entry["on"], json.dumps(entry, ensure_ascii=False))
+            )
         elif isinstance(domain_event, Pensioner.NotificationQueued):
             self._changes.notifications.append(
                 (
@@ -495,7 +515,9 @@ class StatusProjection(Projection[ReadModelView]):
     def _note_payment_decision(self, key: str, decision: Any) -> None:
         doc = self._changes.docs[key]
         details = decision.details
-        if decision.decision == "overpayment_recovery":
+        if decision.decision == "awarded":
+            doc["_award_cents"] = doc["monthly_pension_cents"] = details["monthly_pension_cents"]
+        elif decision.decision == "overpayment_recovery":
             doc["overpayment_cents"] += details["total_cents"]
             doc["_recoveries"].append(
                 {"on": decision.on.isoformat(), "event_id": decision.event_id, **details}
@@ -539,12 +561,15 @@ class StatusProjection(Projection[ReadModelView]):
     def _note_registration(self, key: str, event_id: str, on: date, record: dict) -> None:
         self._note_account(key, event_id, on, record)
         doc = self._changes.docs[key]
-        doc["_registrations"].append([event_id, on.isoformat(), record])
+        # Only what the read model needs, not the whole golden record.
+        needed = {k: record[k] for k in ("monthly_pension_cents", "birth_date")}
+        doc["_registrations"].append([event_id, on.isoformat(), needed])
         current = current_record(
             Fact("person_registered", e, date.fromisoformat(d), r)
             for e, d, r in doc["_registrations"]
         )
-        doc["monthly_pension_cents"] = current["monthly_pension_cents"]
+        if doc.get("_award_cents") is None:  # an award's amount stands over the record's
+            doc["monthly_pension_cents"] = current["monthly_pension_cents"]
         doc["_birth_month"] = date.fromisoformat(current["birth_date"]).month
 
 

@@ -1,4 +1,4 @@
-"""Awards, the monthly payment run, arrears, overpayment recovery and fund-flow checks, as stories."""
+"""Awards, the payment run, arrears, overpayment recovery and fund-flow checks, as stories."""
 
 from __future__ import annotations
 
