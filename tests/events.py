@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from datetime import date
@@ -31,7 +32,7 @@ def person_registered(
     on: str = "2026-01-01",
     pension_cents: int = 350_000,
     birth_date: str = "1955-12-12",
-    bank_account: str | None = "6222021234567890",
+    bank_account: str | None = "own",
     bank_region: str = "110101",
     **kw: Any,
 ) -> dict[str, Any]:
@@ -44,6 +45,9 @@ def person_registered(
         "region": "110101",
         "monthly_pension_cents": pension_cents,
     }
+    if bank_account == "own":  # everyone their own account unless a test says otherwise
+        digest = int(hashlib.sha256(person_id.encode()).hexdigest(), 16)
+        bank_account = f"6222{digest % 10**12:012d}"
     if bank_account:
         data |= {"bank_account": bank_account, "bank_region": bank_region}
     return envelope("person_registered", person_id, on, data, kw.get("event_id"))
