@@ -168,10 +168,28 @@ def status(
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
     out.print(
-        f"[bold]{doc['person_id']}[/bold]: {doc['benefit_status']}, risk {doc['risk_level']}"
+        f"[bold]{escape(doc['person_id'])}[/bold]: {doc['benefit_status']},"
+        f" risk {doc['risk_level']}"
         + (f", reason {doc['reason']}" if doc["reason"] else "")
         + f", monthly pension {doc['monthly_pension_cents'] / 100:.2f}"
     )
+    cert = doc["certification"]
+    if cert["status"] != "none" or cert["opened_on"]:
+        out.print(
+            f"certification {cert['status']}"
+            + (f" ({cert['method']}, {cert['certified_on']})" if cert["method"] else "")
+            + f", cycle opened {cert['opened_on']}"
+            + (f", open {cert['days_open']} days" if cert["status"] == "open" else "")
+            + (f", arrears {cert['arrears_months']} months" if cert["arrears_months"] else "")
+        )
+    if doc.get("overpayment_cents"):
+        out.print(f"overpayment to recover: {doc['overpayment_cents'] / 100:.2f}")
+    for alert in doc.get("payment_alerts", []):
+        out.print(
+            f"payment alert ({alert['level']}): {alert['reason']} {alert['month']}"
+            f" [{alert['status']}]",
+            markup=False,
+        )
     table = Table(title="History (oldest first)")
     columns = ("on", "decision", "reason", "event_id", "rule_version")
     for column in columns:

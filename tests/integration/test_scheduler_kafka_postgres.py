@@ -54,7 +54,8 @@ def test_scheduler_drives_a_full_cycle_on_kafka_and_postgres(worker_env: WorkerE
 
     try:
         wait_for(lambda: caught_up(engine, source, total), what="registrations")
-        assert scheduler_runs_on(date(2026, 3, 1)) == 2  # both born in March
+        # Both born in March: two cycle openings, and the March payroll for both.
+        assert scheduler_runs_on(date(2026, 3, 1)) == 4
         c2 = engine.view.status("C2")["certification"]
         assert (c2["status"], c2["method"], c2["certified_on"]) == (
             "certified",
@@ -65,9 +66,11 @@ def test_scheduler_drives_a_full_cycle_on_kafka_and_postgres(worker_env: WorkerE
 
         assert scheduler_runs_on(date(2026, 3, 31)) == 1  # day 30: invitation
         assert scheduler_runs_on(date(2026, 3, 31)) == 0  # same day again: nothing more
-        assert scheduler_runs_on(date(2026, 5, 30)) == 1  # day 90: blue
+        # The April and May payrolls (two each), then day 90: blue.
+        assert scheduler_runs_on(date(2026, 5, 30)) == 5
         assert engine.view.status("C1")["risk_level"] == "blue"
-        assert scheduler_runs_on(date(2026, 6, 29)) == 1  # day 120: held
+        # The June payroll (two), then day 120: held.
+        assert scheduler_runs_on(date(2026, 6, 29)) == 3
         c1 = engine.view.status("C1")
         assert (c1["benefit_status"], c1["risk_level"]) == ("held", "yellow")
         assert c1["certification"]["days_open"] == 120
