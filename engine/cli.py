@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,11 +15,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from domain.pensioner import person_aggregate_id
 from engine.settings import Settings
 from engine.simulation import SimulationOutcome, simulate
 from engine.wiring import Engine, open_engine
+from projections.status import ReadModelView
 from streams.contracts import mask_payload
+
+T = TypeVar("T")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # No emoji codes or markup in data: event IDs like "scheduler:birthday:..." must print as they are.
@@ -38,6 +41,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 def _store(store: str | None) -> str:
     return store or Settings.from_environment().database_url
+
+
+def _query(store: str | None, read: Callable[[ReadModelView], T]) -> T:
+    """Open the store, read from its read model, close it."""
+    engine = _open(store)
+    try:
+        return read(engine.view)
+    finally:
+        engine.close()
+
+
+def _no_such_person(person_id: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] no person with person_id {person_id!r} in this store")
+    return typer.Exit(1)
 
 
 def _open(store: str | None) -> Engine:
@@ -156,14 +173,9 @@ def status(
     json_output: JsonOption = False,
 ) -> None:
     """Print a person's benefit status and decision history."""
-    engine = _open(store)
-    try:
-        doc = engine.view.status(person_id)
-    finally:
-        engine.close()
+    doc = _query(store, lambda view: view.status(person_id))
     if doc is None:
-        err.print(f"[red]error:[/red] no person with person_id {person_id!r} in this store")
-        raise typer.Exit(1)
+        raise _no_such_person(person_id)
     if json_output:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
@@ -206,15 +218,9 @@ def notifications(
     json_output: JsonOption = False,
 ) -> None:
     """List the notifications sent to a person (template and date), oldest first."""
-    engine = _open(store)
-    try:
-        known = engine.view.status(person_id) is not None
-        items = engine.view.notifications(person_id)
-    finally:
-        engine.close()
-    if not known:
-        err.print(f"[red]error:[/red] no person with person_id {person_id!r} in this store")
-        raise typer.Exit(1)
+    items = _query(store, lambda view: view.notifications(person_id))
+    if items is None:
+        raise _no_such_person(person_id)
     if json_output:
         print(json.dumps(items, ensure_ascii=False, indent=2))
         return
@@ -233,23 +239,10 @@ def payments(
     json_output: JsonOption = False,
 ) -> None:
     """List a person's payment instructions and overpayment recoveries (accounts masked)."""
-    engine = _open(store)
-    try:
-        doc = engine.view.load_docs([person_aggregate_id(person_id).hex])
-        instructions = engine.view.payments(person_id)
-    finally:
-        engine.close()
-    if not doc:
-        err.print(f"[red]error:[/red] no person with person_id {person_id!r} in this store")
-        raise typer.Exit(1)
-    person = next(iter(doc.values()))
-    result = {
-        "person_id": person_id,
-        "instructions": instructions,
-        "recoveries": person.get("_recoveries", []),
-        "paid_cents": sum(i["amount_cents"] for i in instructions),
-        "overpayment_cents": person.get("overpayment_cents", 0),
-    }
+    result = _query(store, lambda view: view.payments(person_id))
+    if result is None:
+        raise _no_such_person(person_id)
+    instructions = result["instructions"]
     if json_output:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -283,11 +276,7 @@ def payroll(
     if len(month) != 7 or not _is_day(month + "-01"):
         err.print(f"[red]error:[/red] --month must be written YYYY-MM, got {month!r}")
         raise typer.Exit(2)
-    engine = _open(store)
-    try:
-        summary = engine.view.payroll(month)
-    finally:
-        engine.close()
+    summary = _query(store, lambda view: view.payroll(month))
     if json_output:
         print(json.dumps(summary, indent=2))
         return
@@ -312,11 +301,7 @@ def _is_day(value: str) -> bool:
 @app.command()
 def rejected(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """List dead-lettered events with the reason each was rejected."""
-    engine = _open(store)
-    try:
-        rows = engine.view.dead_letters()
-    finally:
-        engine.close()
+    rows = _query(store, lambda view: view.dead_letters())
     if json_output:
         items = [
             {

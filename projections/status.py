@@ -259,12 +259,16 @@ class ReadModelView(TrackingRecorder):
             ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    def notifications(self, person_id: str) -> list[dict[str, Any]]:
+    def notifications(self, person_id: str) -> list[dict[str, Any]] | None:
+        """A person's notifications, oldest first; None if the person is unknown."""
+        key = person_aggregate_id(person_id).hex
+        if not self.load_docs([key]):
+            return None
         with self.database.transaction() as cursor:
             rows = cursor.execute(
                 "SELECT template, sent_on, event_id, details FROM notifications"
                 " WHERE aggregate_id = ? ORDER BY notification_id",
-                (person_aggregate_id(person_id).hex,),
+                (key,),
             ).fetchall()
         return [
             {"person_id": person_id, "template": t, "on": on, "event_id": e, **json.loads(d)}
@@ -314,16 +318,20 @@ class ReadModelView(TrackingRecorder):
             ).fetchall()
         return [(person_id, int(holders)) for person_id, holders in rows]
 
-    def payments(self, person_id: str) -> list[dict[str, Any]]:
-        """A person's payment instructions, accounts masked."""
+    def payments(self, person_id: str) -> dict[str, Any] | None:
+        """A person's payment instructions (accounts masked) and recoveries; None if unknown."""
+        key = person_aggregate_id(person_id).hex
+        doc = self.load_docs([key]).get(key)
+        if doc is None:
+            return None
         with self.database.transaction() as cursor:
             rows = cursor.execute(
                 "SELECT instruction_id, month, kind, amount_cents, issued_on, bank_account,"
                 " bank_region FROM payment_instructions WHERE aggregate_id = ?"
                 " ORDER BY notification_id",
-                (person_aggregate_id(person_id).hex,),
+                (key,),
             ).fetchall()
-        return [
+        instructions = [
             {
                 "instruction_id": iid,
                 "month": month,
@@ -335,6 +343,13 @@ class ReadModelView(TrackingRecorder):
             }
             for iid, month, kind, amount, on, account, region in rows
         ]
+        return {
+            "person_id": person_id,
+            "instructions": instructions,
+            "recoveries": doc["_recoveries"],
+            "paid_cents": sum(i["amount_cents"] for i in instructions),
+            "overpayment_cents": doc["overpayment_cents"],
+        }
 
     def payroll(self, month: str) -> dict[str, Any]:
         """One month's run: instructions given in it and the people it skipped, by reason."""

@@ -6,12 +6,10 @@ import json
 from datetime import date
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
 from engine.cli import app
 from engine.wiring import open_engine
 from streams.intake import Message
+from tests.cli import cli_json, runner
 from tests.events import (
     death_registered,
     life_evidence,
@@ -20,19 +18,6 @@ from tests.events import (
     write_jsonl,
 )
 from triggers.calendar import JOBS
-
-runner = CliRunner()
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
-
-
-def cli_json(*args: str) -> dict | list:
-    result = runner.invoke(app, [*args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
 
 
 def test_a_year_without_evidence_escalates_then_liveness_resumes(

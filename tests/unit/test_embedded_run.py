@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from engine.cli import app
+from tests.cli import cli
 from tests.events import (
     custody_ended,
     custody_started,
@@ -16,18 +13,6 @@ from tests.events import (
     person_registered,
     write_jsonl,
 )
-
-runner = CliRunner()
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def run_json(store: str, path: Path) -> dict:

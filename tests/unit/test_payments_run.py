@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
 from engine.cli import app
+from tests.cli import cli_json, runner
 from tests.events import death_registered, envelope, person_registered, write_jsonl
 
-runner = CliRunner()
 ACCOUNT = "6222021234567890"
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
-
-
-def cli_json(*args: str) -> dict | list:
-    result = runner.invoke(app, [*args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
 
 
 def retirement_eligible(person_id: str, on: str, months: int) -> dict:
