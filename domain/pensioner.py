@@ -25,7 +25,6 @@ from domain.entitlement import (
     Standing,
     assess,
     current_record,
-    death_date_of,
 )
 from domain.payments import Instruction
 from domain.policy import policy_in_force
@@ -371,10 +370,6 @@ class Pensioner(Aggregate):
     @property
     def record(self) -> GoldenRecord:
         return GoldenRecord.from_dict(current_record(self.facts.values()))
-
-    @property
-    def death_date(self) -> date | None:
-        return death_date_of(self.facts.values())
 
     def assess(self) -> Assessment:
         """Where the person stands, from a full replay of every fact."""

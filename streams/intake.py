@@ -55,14 +55,12 @@ class BatchOutcome:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
-    already_processed: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: BatchOutcome) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected += other.rejected
-        self.already_processed += other.already_processed
         self.decisions.update(other.decisions)
 
 
@@ -97,11 +95,9 @@ class LifeEventIntake(Application):
         done = self.position(source)
         fresh = [m for m in messages if m.position > done]
         if not fresh:
-            return BatchOutcome(already_processed=len(messages))
+            return BatchOutcome()
         tracking = Tracking(application_name=source, notification_id=fresh[-1].position)
-        outcome = self.apply_messages(fresh, tracking=tracking, source=source)
-        outcome.already_processed = len(messages) - len(fresh)
-        return outcome
+        return self.apply_messages(fresh, tracking=tracking, source=source)
 
     def apply_messages(
         self, messages: Sequence[Message], tracking: Tracking | None = None, source: str = ""

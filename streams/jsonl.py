@@ -8,10 +8,10 @@ from pathlib import Path
 from streams.intake import Message
 
 
-def read_messages(path: Path, after: int = 0) -> Iterator[Message]:
-    """Non-blank lines after line number ``after``, as messages positioned by line number."""
+def read_messages(path: Path) -> Iterator[Message]:
+    """Non-blank lines, as messages positioned by line number."""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
-            if number <= after or not line.strip():
+            if not line.strip():
                 continue
             yield Message(position=number, value=line.rstrip(b"\r\n"))
