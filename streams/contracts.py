@@ -1,7 +1,7 @@
 """The life-event wire contract (version 1): one JSON object per message, validated with pydantic.
 
 ``decode`` never raises: it returns either a valid ``LifeEvent`` or a ``Rejection`` whose reason a
-person can read.
+person can read. Messages come from other agencies, so every limit below assumes hostile input.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     ValidationError,
     model_validator,
 )
@@ -28,18 +27,102 @@ from pydantic import (
 from domain.resident_id import resident_id_problem
 
 CONTRACT_VERSION = 1
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# A real message is well under 1 KiB and two levels deep; anything far beyond is not a life event.
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_DEPTH = 32
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
+# Upper bounds no real amount comes near, so a corrupted number cannot become a payment.
+MAX_MONTHLY_CENTS = 1_000_000_000  # 10 million a month: pensions and wages
+MAX_BALANCE_CENTS = 100_000_000_000  # 1 billion: a personal account balance
+MAX_ACCOUNT_HOLDERS = 10_000
+# Reasons are stored, printed and published: short, and never a long offending value in full.
+MAX_REASON_CHARS = 300
+MAX_ECHO_CHARS = 40
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# A JSON string (escapes included) or a bracket outside one: enough to measure nesting unparsed.
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+
+
+def _echo(value: Any) -> str:
+    """``value`` as a reason may quote it: its repr, cut short."""
+    if isinstance(value, str):
+        value = value[:MAX_ECHO_CHARS]
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= MAX_ECHO_CHARS else text[: MAX_ECHO_CHARS - 1] + "…"
+
+
+def _readable(reason: str) -> str:
+    """A reason safe to store and print: no control characters or surrogates, and short."""
+    reason = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", reason)
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[: MAX_REASON_CHARS - 1] + "…"
+    return reason
+
+
+def _too_deep(text: str) -> bool:
+    """Whether JSON ``text`` nests more than MAX_DEPTH arrays and objects, without parsing it."""
+    depth = 0
+    for token in _STRUCTURE.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
+
+
+def _json_integer(value: Any) -> Any:
+    # Pydantic, even strict, lets True and 60.0 through a Literal[60]; only a JSON integer is one.
+    if type(value) is not int:
+        raise ValueError(f"must be a whole number, got {_echo(value)}")
+    return value
+
+
+def _in_range(day: date) -> date:
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}, got '{day}'")
+    return day
 
 
 def _iso_date(value: Any) -> date:
     if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise ValueError(f"must be a date written YYYY-MM-DD, got {value!r}")
+        return _in_range(value)
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError(f"must be a date written YYYY-MM-DD, got {_echo(value)}")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"is not a real calendar date: {value!r}") from None
+        raise ValueError(f"is not a real calendar date: {_echo(value)}") from None
+    return _in_range(day)
+
+
+def _month(value: str) -> str:
+    match = _MONTH.fullmatch(value)
+    if not match:
+        raise ValueError(f"must be a month written YYYY-MM, got {_echo(value)}")
+    if not EARLIEST_DATE.year <= int(match[1]) <= LATEST_DATE.year:
+        raise ValueError(
+            f"must be a month between {EARLIEST_DATE:%Y-%m} and {LATEST_DATE:%Y-%m}, got {value!r}"
+        )
+    return value
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
 
 
 def _resident_id(value: str) -> str:
@@ -49,18 +132,19 @@ def _resident_id(value: str) -> str:
     return value.upper()
 
 
+Integer = Annotated[int, BeforeValidator(_json_integer)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-Text = Annotated[str, Field(min_length=1, max_length=200, strict=True)]
+Year = Annotated[Integer, Field(ge=EARLIEST_DATE.year, le=LATEST_DATE.year)]
+Month = Annotated[str, Field(strict=True), AfterValidator(_month)]
+Text = Annotated[str, Field(min_length=1, max_length=200, strict=True), AfterValidator(_printable)]
+MonthlyCents = Annotated[Integer, Field(ge=0, le=MAX_MONTHLY_CENTS)]
+BalanceCents = Annotated[Integer, Field(ge=0, le=MAX_BALANCE_CENTS)]
+BankAccount = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Za-z]{6,34}$")]
+RegionCode = Annotated[str, Field(strict=True, pattern=r"^[0-9]{6}$")]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-BankAccount = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Za-z]{6,34}$")]
-RegionCode = Annotated[str, Field(strict=True, pattern=r"^[0-9]{6}$")]
-Cents = Annotated[StrictInt, Field(ge=0)]
-Month = Annotated[str, Field(strict=True, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PersonRegisteredData(_Strict):
@@ -69,7 +153,7 @@ class PersonRegisteredData(_Strict):
     birth_date: IsoDate
     sex: Literal["M", "F"]
     region: Text
-    monthly_pension_cents: Cents
+    monthly_pension_cents: MonthlyCents
     bank_account: BankAccount | None = None
     bank_region: RegionCode | None = None
 
@@ -87,17 +171,17 @@ class BankAccountChangedData(_Strict):
 
 class RetirementEligibleData(_Strict):
     scheme: Literal["enterprise_employee"]
-    contribution_months: Annotated[StrictInt, Field(ge=0, le=1200)]
-    indexed_wage_cents: Cents
-    regional_average_wage_cents: Cents
-    personal_account_cents: Cents
-    retirement_age: Literal[50, 55, 60]
+    contribution_months: Annotated[Integer, Field(ge=0, le=1200)]
+    indexed_wage_cents: MonthlyCents
+    regional_average_wage_cents: MonthlyCents
+    personal_account_cents: BalanceCents
+    retirement_age: Annotated[Literal[50, 55, 60], BeforeValidator(_json_integer)]
 
 
 class PaymentDueData(_Strict):
     month: Month
     # Living pensioners paid into the same account (the yellow fund-flow check).
-    account_holders: Annotated[StrictInt, Field(ge=0)] = 1
+    account_holders: Annotated[Integer, Field(ge=0, le=MAX_ACCOUNT_HOLDERS)] = 1
 
 
 class PaymentReviewedData(_Strict):
@@ -130,12 +214,12 @@ class LivenessVerifiedData(_Strict):
 
 
 class BirthdayMonthStartedData(_Strict):
-    year: Annotated[StrictInt, Field(ge=1900, le=2200)]
+    year: Year
 
 
 class CertificationDeadlineData(_Strict):
-    cycle_year: Annotated[StrictInt, Field(ge=1900, le=2200)]
-    mark: Annotated[StrictInt, Field(ge=1, le=366)]
+    cycle_year: Year
+    mark: Annotated[Integer, Field(ge=1, le=366)]
 
 
 # The one table from wire type to the shape of its data.
@@ -162,13 +246,13 @@ class Envelope(_Strict):
     occurred_on: IsoDate
     source: Text
     data: dict[str, Any]
-    version: Literal[1] = 1
+    version: Annotated[Literal[1], BeforeValidator(_json_integer)] = CONTRACT_VERSION
 
     @model_validator(mode="after")
     def _known_type(self) -> Envelope:
         if self.type not in DATA_MODELS:
             known = ", ".join(sorted(DATA_MODELS))
-            raise ValueError(f"unknown event type {self.type!r} (known: {known})")
+            raise ValueError(f"unknown event type {_echo(self.type)} (known: {known})")
         return self
 
 
@@ -186,22 +270,80 @@ class LifeEvent:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A message that failed the contract, kept whole with the reason."""
+    """A message that failed the contract, kept whole with the reason.
+
+    ``payload`` is the message as text; when it was not UTF-8, ``original`` holds its exact bytes
+    (and ``payload`` shows them decoded with replacement characters).
+    """
 
     payload: str
     reason: str
     event_id: str | None = None
+    original: bytes | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", _readable(self.reason) or "rejected")
 
     @property
     def fingerprint(self) -> str:
         """Stable identity of the rejected payload, so the same bad message is kept once."""
+        if self.original is not None:
+            return hashlib.sha256(self.original).hexdigest()
         return hashlib.sha256(self.payload.encode("utf-8", "replace")).hexdigest()
+
+
+class _NotContractJson(ValueError):
+    """JSON that Python reads but the contract does not: a key twice, NaN or Infinity."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _NotContractJson(f"message has the key {_echo(key)} twice in one object")
+        obj[key] = value
+    return obj
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotContractJson(f"message is not valid JSON: {name} is not a JSON number")
+
+
+def _surrogate_at(obj: Any) -> str | None:
+    """Where parsed JSON holds an unpaired surrogate: "data.name: text", "data: a key"."""
+    stack: list[tuple[str, Any]] = [("message", obj)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return f"{where}: text"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    return f"{where}: a key"
+                path = _clip(key) if where == "message" else f"{where}.{_clip(key)}"
+                stack.append((path, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def _clip(key: str) -> str:
+    return key if len(key) <= MAX_ECHO_CHARS else key[: MAX_ECHO_CHARS - 1] + "…"
+
+
+def _event_id_of(obj: dict[str, Any]) -> str | None:
+    """The message's event_id, when it is one fit to store beside the rejection."""
+    value = obj.get("event_id")
+    if isinstance(value, str) and 0 < len(value) <= 200 and not _UNPRINTABLE.search(value):
+        return value
+    return None
 
 
 def _describe(error: ValidationError, prefix: str = "") -> str:
     parts = []
     for e in error.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = ".".join(_clip(str(p)) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         parts.append(f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}".rstrip())
     return "; ".join(parts)
@@ -209,23 +351,57 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
 
 def decode(raw: bytes | str) -> LifeEvent | Rejection:
     """Decode and validate one message. Never raises."""
+    if isinstance(raw, bytes):
+        try:
+            text, original = raw.decode("utf-8"), None
+        except UnicodeDecodeError:
+            text, original = raw.decode("utf-8", "replace"), raw
+    elif _SURROGATE.search(raw):  # text that no UTF-8 encoder accepts
+        original = raw.encode("utf-8", "surrogatepass")
+        text = original.decode("utf-8", "replace")
+    else:
+        text, original = raw, None
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    except UnicodeDecodeError:
-        return Rejection(payload=raw.decode("utf-8", "replace"), reason="message is not UTF-8")
+        return _decode(text, original)
+    except Exception as exc:  # the promise is a Rejection; a test fails on this reason
+        reason = f"internal error: {type(exc).__name__}"
+        return Rejection(payload=text, reason=reason, original=original)
+
+
+def _decode(text: str, original: bytes | None) -> LifeEvent | Rejection:
+    size = len(original) if original is not None else len(text.encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        reason = f"message is {size} bytes; at most {MAX_MESSAGE_BYTES} are accepted"
+        return Rejection(payload=text, reason=reason, original=original)
+    if original is not None:
+        return Rejection(payload=text, reason="message is not UTF-8", original=original)
+    if _too_deep(text):
+        return Rejection(payload=text, reason=f"message nests deeper than {MAX_DEPTH} levels")
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        obj = json.loads(
+            text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
+        )
+    except _NotContractJson as exc:
+        return Rejection(payload=text, reason=str(exc))
+    except json.JSONDecodeError as exc:
         return Rejection(payload=text, reason=f"message is not valid JSON: {exc}")
+    except (ValueError, RecursionError):  # Python refuses integers of more than 4,300 digits
+        return Rejection(payload=text, reason="message is not valid JSON: a number is too long")
     if not isinstance(obj, dict):
         return Rejection(payload=text, reason="message must be a JSON object")
-    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
+    where = _surrogate_at(obj)
+    if where:
+        reason = f"{where} holds an unpaired UTF-16 surrogate (a lone \\ud800-\\udfff)"
+        return Rejection(payload=text, reason=reason)
+    event_id = _event_id_of(obj)
     try:
         envelope = Envelope.model_validate(obj)
+    except ValidationError as exc:
+        return Rejection(payload=text, reason=_describe(exc), event_id=event_id)
+    try:
         data = DATA_MODELS[envelope.type].model_validate(envelope.data)
     except ValidationError as exc:
-        prefix = "data." if "envelope" in locals() else ""
-        return Rejection(payload=text, reason=_describe(exc, prefix), event_id=event_id)
+        return Rejection(payload=text, reason=_describe(exc, "data."), event_id=event_id)
     problem = _cross_field_problem(envelope, data)
     if problem:
         return Rejection(payload=text, reason=problem, event_id=event_id)
@@ -255,15 +431,91 @@ def _cross_field_problem(envelope: Envelope, data: BaseModel) -> str | None:
     return None
 
 
+# Personal data in a payload shown to people or published: how much of each value stays visible.
+# Keys match whatever their case or separators ("nationalId", "BANK-ACCOUNT").
+_KEEP_LAST_4, _KEEP_FIRST_1 = "last4", "first1"
+_PERSONAL = {"nationalid": _KEEP_LAST_4, "name": _KEEP_FIRST_1, "bankaccount": _KEEP_LAST_4}
+_KEYED_TEXT = re.compile(
+    r'("([ _-]*(?:national[ _-]*id|name|bank[ _-]*account)[ _-]*)"\s*:\s*)'
+    r'(?:"((?:[^"\\]|\\.)*)("?)|([^\s,\]}]+))',
+    re.I | re.S,
+)
+_LONG_NUMBER = re.compile(r"\d{8,}")
+
+
+def _masked(rule: str, text: str) -> str:
+    if rule == _KEEP_FIRST_1:
+        return text[:1] + "*" * (len(text) - 1)
+    return "*" * max(0, len(text) - 4) + text[-4:]
+
+
+def _rule_for(key: str) -> str | None:
+    return _PERSONAL.get(re.sub(r"[^0-9a-z]", "", key.lower()))
+
+
+class _Object(list):
+    """A parsed JSON object as its key-value pairs, duplicates and order kept."""
+
+
+def _dump(value: Any) -> str:
+    if isinstance(value, _Object):
+        items = (f"{json.dumps(k, ensure_ascii=False)}: {_dump(v)}" for k, v in value)
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dump(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _mask_json(value: Any) -> tuple[Any, bool]:
+    """``value`` with personal data masked at any depth, and whether anything was."""
+    if isinstance(value, _Object):
+        out, changed = _Object(), False
+        for key, item in value:
+            rule = _rule_for(key)
+            if rule and item is not None:
+                item, hit = _masked(rule, item if isinstance(item, str) else _dump(item)), True
+            else:
+                item, hit = _mask_json(item)
+            out.append((key, item))
+            changed = changed or hit
+        return out, changed
+    if isinstance(value, list):
+        pairs = [_mask_json(item) for item in value]
+        return [item for item, _ in pairs], any(hit for _, hit in pairs)
+    if isinstance(value, str):  # a message sent as a JSON string inside JSON
+        masked = _mask_keyed_text(value)
+        return masked, masked != value
+    return value, False
+
+
+def _mask_keyed_text(text: str) -> str:
+    def mask(match: re.Match[str]) -> str:
+        rule = _rule_for(match[2]) or _KEEP_LAST_4
+        if match[5] is not None:
+            return match[1] + _masked(rule, match[5])
+        return f'{match[1]}"{_masked(rule, match[3])}{match[4]}'
+
+    return _KEYED_TEXT.sub(mask, text)
+
+
+def _mask_text(text: str) -> str:
+    text = _mask_keyed_text(text)
+    return _LONG_NUMBER.sub(lambda m: _masked(_KEEP_LAST_4, m.group()), text)
+
+
 def mask_payload(payload: str) -> str:
-    """The payload as it may be shown: a bank account number keeps only its last four."""
+    """The payload as it may be shown or published: a national ID and a bank account keep only
+    their last four characters, a name its first, wherever they are and whatever their JSON type.
+    Text that is not JSON is masked as far as it can be read, and any run of 8+ digits keeps only
+    its last four. Never raises."""
     try:
-        obj = json.loads(payload)
-    except (json.JSONDecodeError, RecursionError):
-        return re.sub(r"\d{8,}", lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], payload)
-    data = obj.get("data") if isinstance(obj, dict) else None
-    if isinstance(data, dict) and isinstance(data.get("bank_account"), str):
-        account = data["bank_account"]
-        data["bank_account"] = "*" * max(0, len(account) - 4) + account[-4:]
-        return json.dumps(obj, ensure_ascii=False)
-    return payload
+        if _too_deep(payload):
+            raise ValueError("too deep to parse")
+        parsed = json.loads(payload, object_pairs_hook=_Object)
+        if not isinstance(parsed, _Object):  # a bare number or string: read it as text
+            raise ValueError("not a JSON object")
+        masked, changed = _mask_json(parsed)
+        result = _dump(masked) if changed else payload
+    except Exception:  # not JSON, or hostile JSON: mask the text as it stands
+        result = _mask_text(payload)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", result)
