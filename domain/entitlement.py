@@ -1,10 +1,13 @@
-"""What a person's facts entitle them to, derived by replaying every fact in date order.
+"""What a person's facts call for, derived by replaying every fact in date order.
 
-The replay is a pure function of the *set* of facts: facts are sorted by their date, then by a
+The replay is a pure function of the *set* of facts (plus the few things history has already
+made true, such as a hold that was really in force): facts are sorted by their date, then by a
 fixed order of kinds within a day (agencies' events, then the scheduler's deadline marks, then
-cycle openings), then by event ID. So neither arrival order nor duplicates can change the outcome.
-It yields the person's standing, the current certification cycle, and every decision and
-notification the facts call for, each with a stable key so it is recorded at most once.
+cycle openings, then the payroll), then by event ID. So neither arrival order nor duplicates can
+change the outcome. It yields the person's standing, the certification cycles, every decision and
+notification the facts call for (each with a stable key), and, for each payment run the person
+has had, where they stood on its day. Money is settled from those run points in
+``domain.payments``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from enum import StrEnum
 from typing import Any
 
 from domain.award import AwardInputs, calculate
-from domain.payments import Instruction, Ledger, MonthOwed, first_day, month_after, month_of
 from domain.policy import PolicyVersion, policy_in_force
 
 # Within one day: other agencies' events first (as a file replay applies them), then the
@@ -54,6 +56,9 @@ class RiskLevel(StrEnum):
     RED = "red"
 
 
+RISK_ORDER = (RiskLevel.NONE, RiskLevel.BLUE, RiskLevel.YELLOW, RiskLevel.RED)
+
+
 @dataclass(frozen=True)
 class Standing:
     """Where a person stands: what the benefit does now, how worried we are, and why."""
@@ -61,6 +66,13 @@ class Standing:
     benefit_status: BenefitStatus
     risk_level: RiskLevel
     reason: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "benefit_status": self.benefit_status.value,
+            "risk_level": self.risk_level.value,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,17 @@ class Notice:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class History:
+    """What really happened and no later fact can undo: the cycles whose hold was in force, and
+    the months whose payment a hold really stopped (so a certification resumes, with arrears)."""
+
+    held_months: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+    def was_held(self, cycle_year: int) -> bool:
+        return cycle_year in self.held_months
+
+
 @dataclass
 class Cycle:
     """One year's certification cycle."""
@@ -109,8 +132,21 @@ class Cycle:
     certified_on: date | None = None
     evidence_event_id: str | None = None
     reached: set[int] = field(default_factory=set)
+    # Marks reached while the person was suspended: they take effect when the suspension ends.
+    deferred: set[int] = field(default_factory=set)
     held_on: date | None = None
     arrears_months: int = 0
+
+    def held_months(self, until: date) -> set[str]:
+        """The months whose first day fell from the hold up to (not including) ``until``."""
+        months: set[str] = set()
+        if self.held_on is None:
+            return months
+        first = _first_of_month_on_or_after(self.held_on)
+        while first < until:
+            months.add(f"{first.year:04d}-{first.month:02d}")
+            first = _next_month(first)
+        return months
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -120,6 +156,7 @@ class Cycle:
             "opened_on": self.opened_on.isoformat(),
             "certified_on": self.certified_on.isoformat() if self.certified_on else None,
             "evidence_event_id": self.evidence_event_id,
+            "held_on": self.held_on.isoformat() if self.held_on else None,
             "arrears_months": self.arrears_months,
             "deadlines": [
                 {"mark": m, "due_on": (self.opened_on + timedelta(days=m)).isoformat()}
@@ -129,29 +166,61 @@ class Cycle:
         }
 
 
+@dataclass(frozen=True)
+class RunPoint:
+    """Where the person stood when a monthly payment run reached them (on its first day)."""
+
+    month: str
+    on: date
+    event_id: str
+    status: BenefitStatus | None  # as if alive: a death is judged by its date (``death_date``)
+    pension_cents: int
+    started: bool
+    held_cycle: int | None
+    account_holders: int
+
+
+@dataclass(frozen=True)
+class Review:
+    """A person's review of a payment that a fund-flow check held."""
+
+    month: str
+    kind: str
+    approved: bool
+    on: date
+    event_id: str
+
+
 @dataclass
 class Assessment:
-    standing: Standing
+    standing: Standing | None
     record: dict[str, Any]
     death_date: date | None
     cycle: Cycle | None
+    cycles: dict[int, Cycle]
     decisions: list[Decision]
     notices: list[Notice]
-    ledger: Ledger
+    runs: dict[str, RunPoint]
+    reviews: list[Review]
+    account: tuple[str, str] | None
+    pension_cents: int
 
 
 def first_of_months(start: date, end: date) -> int:
     """How many first-of-month days d satisfy start <= d < end."""
-    if end <= start:
-        return 0
-    first = date(start.year, start.month, 1)
-    if first < start:
-        first = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    count = 0
+    count, first = 0, _first_of_month_on_or_after(start)
     while first < end:
         count += 1
-        first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        first = _next_month(first)
     return count
+
+
+def _first_of_month_on_or_after(day: date) -> date:
+    return day if day.day == 1 else _next_month(day)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def death_date_of(facts: Iterable[Fact]) -> date | None:
@@ -169,24 +238,20 @@ def current_record(facts: Iterable[Fact]) -> dict[str, Any]:
     return dict(max(registrations, key=lambda f: (f.on, f.event_id)).data)
 
 
-def assess(facts: Iterable[Fact], issued: Mapping[str, Instruction] | None = None) -> Assessment:
-    """Replay all facts in date order and say where the person stands and what was decided.
-
-    ``issued`` are the payment instructions really given so far: the replay never instructs a
-    month twice, and recovers what was paid for months after a death.
-    """
-    return Replay.of(facts, issued).assessment()
+def assess(facts: Iterable[Fact], history: History | None = None) -> Assessment:
+    """Replay all facts in date order and say where the person stands and what was decided."""
+    return Replay.of(facts, history).assessment()
 
 
 class Replay:
-    """The replay in progress. ``extend`` continues it with a fact that sorts after every fact
+    """The replay in progress. ``apply`` continues it with a fact that sorts after every fact
     replayed so far and changes nothing global (not a death), which gives exactly what a full
-    replay would; anything else needs a full replay (``Replay.of``)."""
+    replay would (``can_extend``); anything else needs a full replay (``Replay.of``)."""
 
     @classmethod
-    def of(cls, facts: Iterable[Fact], issued: Mapping[str, Instruction] | None = None) -> Replay:
+    def of(cls, facts: Iterable[Fact], history: History | None = None) -> Replay:
         ordered = sorted(facts, key=Fact.sort_key)
-        replay = cls(death_date_of(ordered), Ledger(dict(issued or {})))
+        replay = cls(death_date_of(ordered), history or History())
         for fact in ordered:
             replay.apply(fact)
         return replay
@@ -204,17 +269,24 @@ class Replay:
             record=self.record,
             death_date=self.known_death_date,
             cycle=self.cycle,
+            cycles=self.cycles,
             decisions=self.decisions,
             notices=self.notices,
-            ledger=self.ledger,
+            runs=self.runs,
+            reviews=self.reviews,
+            account=self.account,
+            pension_cents=self.pension_cents(),
         )
 
-    def __init__(self, known_death_date: date | None, ledger: Ledger) -> None:
+    def __init__(self, known_death_date: date | None, history: History) -> None:
         self.last_key: tuple[date, int, str] | None = None
         self.known_death_date = known_death_date
-        self.ledger = ledger
+        self.history = history
         self.record: dict[str, Any] = {}
         self.record_key: tuple[date, str] | None = None
+        self.account: tuple[str, str] | None = None
+        self.award_cents: int | None = None
+        self.pension_start: date | None = None
         self.dead = False
         self.custody: dict[str, dict[str, date]] = {}
         self.evidence: list[Fact] = []
@@ -222,19 +294,21 @@ class Replay:
         self.cycle: Cycle | None = None
         self.decisions: list[Decision] = []
         self.notices: list[Notice] = []
+        self.runs: dict[str, RunPoint] = {}
+        self.reviews: list[Review] = []
         self._standing: Standing | None = None
 
     # ----- the standing at this point of the replay -------------------------------------------
 
-    def standing(self) -> Standing:
-        if self.dead:
+    def standing(self, as_if_alive: bool = False) -> Standing | None:
+        """None until the person's registration (facts dated before it still count)."""
+        if not self.record:
+            return None
+        if self.dead and not as_if_alive:
             return Standing(BenefitStatus.TERMINATED, RiskLevel.RED, "death")
         if self.pension_cents() == 0:
             return Standing(BenefitStatus.NOT_RETIRED, RiskLevel.NONE, None)
-        if any(
-            "started" in c and not ("ended" in c and c["ended"] >= c["started"])
-            for c in self.custody.values()
-        ):
+        if self.in_custody():
             return Standing(BenefitStatus.SUSPENDED, RiskLevel.RED, "custody")
         cycle = self.open_cycle()
         if cycle is not None and cycle.held_on is not None:
@@ -243,10 +317,16 @@ class Replay:
             return Standing(BenefitStatus.ACTIVE, RiskLevel.BLUE, "certification_overdue")
         return Standing(BenefitStatus.ACTIVE, RiskLevel.NONE, None)
 
+    def in_custody(self) -> bool:
+        return any(
+            "started" in c and not ("ended" in c and c["ended"] >= c["started"])
+            for c in self.custody.values()
+        )
+
     def pension_cents(self) -> int:
         """The monthly pension: an award's, else the registered record's."""
-        if self.ledger.award_cents is not None:
-            return self.ledger.award_cents
+        if self.award_cents is not None:
+            return self.award_cents
         return int(self.record.get("monthly_pension_cents", 0))
 
     def open_cycle(self) -> Cycle | None:
@@ -266,34 +346,15 @@ class Replay:
         if self.record_key is None or key > self.record_key:
             self.record, self.record_key = dict(fact.data), key
             if fact.data.get("bank_account"):
-                self.ledger.account = (fact.data["bank_account"], fact.data["bank_region"])
+                self.account = (fact.data["bank_account"], fact.data["bank_region"])
 
     def _on_bank_account_changed(self, fact: Fact, policy: PolicyVersion) -> None:
-        self.ledger.account = (fact.data["bank_account"], fact.data["bank_region"])
+        self.account = (fact.data["bank_account"], fact.data["bank_region"])
 
     def _on_death_registered(self, fact: Fact, policy: PolicyVersion) -> None:
         self.dead = True
         if self.open_cycle() is not None:
             self.cycle.status = "closed"  # type: ignore[union-attr]
-        assert self.known_death_date is not None
-        overpaid = self.ledger.paid_after(self.known_death_date)
-        if overpaid:
-            total = sum(i.amount_cents for i in overpaid)
-            self.ledger.recovered.update(i.key for i in overpaid)
-            self.ledger.overpayment_cents += total
-            self._decide(
-                f"overpayment_recovery:{fact.event_id}",
-                "overpayment_recovery",
-                fact,
-                policy,
-                reason="paid_after_death",
-                details={
-                    "death_date": self.known_death_date.isoformat(),
-                    "months": [i.month for i in overpaid],
-                    "instructions": [i.key for i in overpaid],
-                    "total_cents": total,
-                },
-            )
 
     # ----- award ------------------------------------------------------------------------------
 
@@ -327,9 +388,10 @@ class Replay:
             ),
             rules,
         )
-        self.ledger.award_cents = calculation.monthly_pension_cents
-        self.ledger.pension_start = month_after(fact.on)
-        details = calculation.explain() | {"pension_starts": month_of(self.ledger.pension_start)}
+        self.award_cents = calculation.monthly_pension_cents
+        self.pension_start = _next_month(fact.on)
+        start = f"{self.pension_start.year:04d}-{self.pension_start.month:02d}"
+        details = calculation.explain() | {"pension_starts": start}
         self._decide(
             f"awarded:{fact.event_id}",
             "awarded",
@@ -340,140 +402,38 @@ class Replay:
         )
         self._notice(f"pension_awarded:{fact.event_id}", "pension_awarded", fact, details)
 
-    # ----- payroll ----------------------------------------------------------------------------
+    # ----- payroll: only where the person stood; money is settled in domain.payments ----------
 
     def _on_payment_due(self, fact: Fact, policy: PolicyVersion) -> None:
-        """The monthly payment run reached this person (on the first day of ``month``)."""
         month = fact.data["month"]
-        day = first_day(month)
-        recorded = self.ledger.issued.get(f"pension:{month}")
-        if recorded is not None:
-            self.ledger.issue(recorded)  # paid before: it is the established pension now
-        status = self.standing().benefit_status
-        started = self.ledger.pension_start is None or self.ledger.pension_start <= day
-        if status is BenefitStatus.ACTIVE and started and not self.ledger.is_paid(month):
-            amount = self.pension_cents()
-            if self.ledger.account is None:
-                self.ledger.months[month] = MonthOwed(month, amount, "owed")
-                self._payment_blocked(fact, policy, month, "pension", "no_account", amount)
-            else:
-                self._instruct("pension", month, amount, fact, policy)
-        elif status is BenefitStatus.HELD and started and not self.ledger.is_paid(month):
-            self.ledger.months[month] = MonthOwed(month, self.pension_cents(), "pending_hold")
-            self._payment_blocked(fact, policy, month, "pension", "held", self.pension_cents())
-        elif status is BenefitStatus.SUSPENDED:
-            # Custody months are not owed later.
-            self._payment_blocked(fact, policy, month, "pension", "suspended", 0)
-        if status is BenefitStatus.ACTIVE and self.ledger.account is not None:
-            for owed in self.ledger.owed():
-                self._instruct("arrears", owed.month, owed.amount_cents, fact, policy)
+        if month in self.runs:
+            return  # a second trigger for the same month: the first one's point stands
+        standing = self.standing(as_if_alive=True)
+        status = standing.benefit_status if standing else None
+        cycle = self.open_cycle()
+        self.runs[month] = RunPoint(
+            month=month,
+            on=fact.on,
+            event_id=fact.event_id,
+            status=status,
+            pension_cents=self.pension_cents(),
+            started=self.pension_start is None or self.pension_start <= fact.on,
+            held_cycle=cycle.year if status is BenefitStatus.HELD and cycle else None,
+            account_holders=int(fact.data.get("account_holders", 1)),
+        )
 
     def _on_payment_reviewed(self, fact: Fact, policy: PolicyVersion) -> None:
-        month, kind = fact.data["month"], fact.data["kind"]
-        owed = self.ledger.months.get(month)
-        if owed is None or owed.state != "pending_review":
-            return
-        if not fact.data["approved"]:
-            owed.state = "rejected"
-            self._decide(
-                f"payment_rejected:{kind}:{month}",
-                "payment_rejected",
-                fact,
-                policy,
-                "review_rejected",
-                details={"month": month, "kind": kind},
+        self.reviews.append(
+            Review(
+                fact.data["month"],
+                fact.data["kind"],
+                bool(fact.data["approved"]),
+                fact.on,
+                fact.event_id,
             )
-            return
-        if self.dead or self.ledger.account is None:
-            return
-        self._decide(
-            f"payment_approved:{kind}:{month}",
-            "payment_approved",
-            fact,
-            policy,
-            "review_approved",
-            details={"month": month, "kind": kind},
         )
-        self._instruct(kind, month, owed.amount_cents, fact, policy, reviewed=True)
 
-    def _instruct(
-        self,
-        kind: str,
-        month: str,
-        amount: int,
-        fact: Fact,
-        policy: PolicyVersion,
-        reviewed: bool = False,
-    ) -> None:
-        """Issue an instruction unless a fund-flow risk check routes it to review."""
-        assert self.ledger.account is not None
-        account, region = self.ledger.account
-        key = f"{kind}:{month}"
-        if key in self.ledger.issued:
-            self.ledger.issue(self.ledger.issued[key])
-            return
-        if not reviewed:
-            baseline = self.ledger.last_pension_cents or self.pension_cents()
-            ceiling = policy.payment.ceiling_multiple * baseline
-            review = None
-            if amount > ceiling:
-                review = ("red", "amount_above_ceiling", {"ceiling_cents": ceiling})
-            elif int(fact.data.get("account_holders", 0)) > 1:
-                holders = int(fact.data["account_holders"])
-                review = ("yellow", "account_shared", {"living_account_holders": holders})
-            if review is not None:
-                level, reason, evidence = review
-                self.ledger.months[month] = MonthOwed(month, amount, "pending_review")
-                self._payment_blocked(
-                    fact,
-                    policy,
-                    month,
-                    kind,
-                    f"review_{reason}",
-                    amount,
-                    level=level,
-                    evidence=evidence,
-                )
-                return
-        if account not in self.ledger.paid_accounts and region != self.record.get("region"):
-            self._decide(
-                f"payment_alert:blue:{_fingerprint(account)}:{month}",
-                "payment_alert",
-                fact,
-                policy,
-                "first_payment_to_account_in_other_region",
-                details={
-                    "level": "blue",
-                    "month": month,
-                    "bank_region": region,
-                    "registered_region": self.record.get("region"),
-                },
-            )
-        self.ledger.issue(Instruction(key, kind, month, amount, fact.on, account, region))
-
-    def _payment_blocked(
-        self,
-        fact: Fact,
-        policy: PolicyVersion,
-        month: str,
-        kind: str,
-        reason: str,
-        amount: int,
-        level: str | None = None,
-        evidence: dict[str, Any] | None = None,
-    ) -> None:
-        details: dict[str, Any] = {"month": month, "kind": kind, "amount_cents": amount}
-        if level is not None:
-            details["level"] = level
-        details.update(evidence or {})
-        self._decide(
-            f"payment_blocked:{kind}:{month}",
-            "payment_blocked",
-            fact,
-            policy,
-            reason,
-            details=details,
-        )
+    # ----- custody ----------------------------------------------------------------------------
 
     def _on_custody_started(self, fact: Fact, policy: PolicyVersion) -> None:
         case = self.custody.setdefault(fact.data["case_ref"], {})
@@ -482,6 +442,13 @@ class Replay:
     def _on_custody_ended(self, fact: Fact, policy: PolicyVersion) -> None:
         case = self.custody.setdefault(fact.data["case_ref"], {})
         case["ended"] = max(fact.on, case.get("ended", fact.on))
+        cycle = self.open_cycle()
+        if cycle is not None and cycle.deferred and not self.in_custody() and not self.dead:
+            for mark in sorted(cycle.deferred):
+                self._escalate(cycle, mark, fact, policy)
+            cycle.deferred.clear()
+
+    # ----- certification ----------------------------------------------------------------------
 
     def _after_death(self, fact: Fact, policy: PolicyVersion) -> bool:
         if self.known_death_date is None or fact.on <= self.known_death_date:
@@ -515,7 +482,11 @@ class Replay:
         year = int(fact.data["year"])
         if year in self.cycles or self.open_cycle() is not None:
             return
-        if self.standing().benefit_status not in (BenefitStatus.ACTIVE, BenefitStatus.HELD):
+        standing = self.standing()
+        if standing is None or standing.benefit_status not in (
+            BenefitStatus.ACTIVE,
+            BenefitStatus.HELD,
+        ):
             return
         rules = policy.certification
         cycle = Cycle(year=year, opened_on=fact.on, rule_version=policy.version, marks=rules.marks)
@@ -539,6 +510,14 @@ class Replay:
         ):
             return
         cycle.reached.add(mark)
+        if self.in_custody():
+            # A suspended person is not invited, reminded or held; the mark is reached (it is
+            # never raised again) and takes effect if the suspension ends with the cycle open.
+            cycle.deferred.add(mark)
+            return
+        self._escalate(cycle, mark, fact, policy)
+
+    def _escalate(self, cycle: Cycle, mark: int, fact: Fact, policy: PolicyVersion) -> None:
         invitation, blue, hold = cycle.marks
         if mark == invitation:
             self._decide(
@@ -566,13 +545,13 @@ class Replay:
         policy: PolicyVersion,
         trigger: Fact | None = None,
     ) -> None:
+        resumed = cycle.held_on is not None or self.history.was_held(cycle.year)
         cycle.status = "certified"
         cycle.method = method
         cycle.certified_on = on
         cycle.evidence_event_id = evidence.event_id
-        if cycle.held_on is not None:
-            cycle.arrears_months = first_of_months(cycle.held_on, on)
-            self.ledger.restore_held_months()
+        held = cycle.held_months(on) | set(self.history.held_months.get(cycle.year, ()))
+        cycle.arrears_months = len(held)
         kind = "silently_certified" if method == "silent" else "certified_by_liveness"
         self._decide(
             f"certified:{cycle.year}",
@@ -588,7 +567,7 @@ class Replay:
                 "arrears_months": cycle.arrears_months,
             },
         )
-        template = "pension_resumed" if cycle.held_on is not None else "pension_continues"
+        template = "pension_resumed" if resumed else "pension_continues"
         self._notify(template, cycle, trigger or evidence, on=on)
 
     def _decide(
@@ -623,14 +602,19 @@ class Replay:
         """Record a change of standing as a decision named for the transition."""
         new, old = self.standing(), self._standing
         self._standing = new
-        if new == old:
+        if new is None or new == old:
             return
-        kind, reason = _transition(old, new)
-        if kind is not None:
-            self._decide(f"{kind}:{fact.event_id}", kind, fact, policy, reason)
+        kind, reason = transition(old, new)
+        if kind is None:
+            return
+        key = "registered" if kind == "registered" else f"{kind}:{fact.event_id}"
+        details = {}
+        if kind == "held" and self.cycle is not None:
+            details = {"cycle_year": self.cycle.year}
+        self._decide(key, kind, fact, policy, reason, details=details)
 
 
-def _transition(old: Standing | None, new: Standing) -> tuple[str | None, str | None]:
+def transition(old: Standing | None, new: Standing) -> tuple[str | None, str | None]:
     """Which decision a change of standing is, in the domain's words."""
     status = new.benefit_status
     if old is None:
@@ -642,7 +626,9 @@ def _transition(old: Standing | None, new: Standing) -> tuple[str | None, str | 
     if status is BenefitStatus.NOT_RETIRED:
         return "deactivated", "no_pension_on_record"
     if status is BenefitStatus.HELD:
-        return "held", new.reason
+        return (
+            ("held", new.reason) if old.benefit_status is not BenefitStatus.HELD else (None, None)
+        )
     # Now active.
     if old.benefit_status is BenefitStatus.SUSPENDED:
         return "reinstated", "custody_ended"
@@ -650,11 +636,11 @@ def _transition(old: Standing | None, new: Standing) -> tuple[str | None, str | 
         return "resumed", "certified"
     if old.benefit_status is BenefitStatus.NOT_RETIRED:
         return "activated", "pension_awarded_or_on_record"
-    if new.risk_level is RiskLevel.BLUE:
+    if new.risk_level is RiskLevel.BLUE and old.risk_level is not RiskLevel.BLUE:
         return "flagged_blue", new.reason
     return None, None  # blue cleared by a certification, which is its own decision
 
 
-def _fingerprint(account: str) -> str:
-    """A short stable token for an account, so keys never carry the number itself."""
-    return hashlib.sha256(account.encode()).hexdigest()[:12]
+def fingerprint(account: str) -> str:
+    """A stable token for an account, so keys and indexes never carry the number itself."""
+    return hashlib.sha256(account.encode()).hexdigest()

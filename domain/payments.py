@@ -1,5 +1,12 @@
-"""Money: the monthly pension and arrears a person is owed, what has been instructed, and what must
-be recovered. Used by the entitlement replay; amounts are integer cents, months ``YYYY-MM``.
+"""Money: what each payment run owed the person, what was really instructed, and how a difference
+is settled.
+
+A month is owed when its payment run reached a living pensioner who was not in custody, not held
+by an uncertified cycle and not refused by a review. Money already instructed is never
+re-instructed or re-dated: if the facts now say more is owed, the next run pays the difference as
+``arrears`` (dated that run); if less, a recovery is opened or corrected. Arrears owed while the
+person was alive are paid even after a death (to the account on record, for the estate).
+Amounts are integer cents, months ``YYYY-MM``.
 """
 
 from __future__ import annotations
@@ -8,6 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+from domain.entitlement import (
+    RISK_ORDER,
+    Assessment,
+    BenefitStatus,
+    Decision,
+    Fact,
+    RiskLevel,
+    fingerprint,
+)
+from domain.policy import policy_in_force
 
 
 def month_of(day: date) -> str:
@@ -33,9 +51,9 @@ def mask_account(account: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Instruction:
-    """One payment instruction: a month's pension, or a missed month paid later as arrears."""
+    """One payment instruction: a month's pension, or money owed for a past month (arrears)."""
 
-    key: str  # "pension:2026-03" | "arrears:2026-01"
+    key: str  # "pension:2026-03" | "arrears:2026-01:2026-04" (month owed : month of the run)
     kind: str
     month: str
     amount_cents: int
@@ -43,85 +61,409 @@ class Instruction:
     bank_account: str
     bank_region: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "kind": self.kind,
-            "month": self.month,
-            "amount_cents": self.amount_cents,
-            "on": self.on.isoformat(),
-            "bank_account": self.bank_account,
-            "bank_region": self.bank_region,
-        }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Instruction:
-        return cls(
-            key=data["key"],
-            kind=data["kind"],
-            month=data["month"],
-            amount_cents=data["amount_cents"],
-            on=date.fromisoformat(data["on"]),
-            bank_account=data["bank_account"],
-            bank_region=data["bank_region"],
-        )
+@dataclass(frozen=True)
+class Block:
+    """A payment a run did not make, and why (a recorded ``payment_blocked`` decision)."""
+
+    kind: str
+    month: str
+    reason: str
+    amount_cents: int
+    level: str | None = None
+    cycle_year: int | None = None
+
+    @property
+    def for_review(self) -> bool:
+        return self.reason.startswith("review_")
 
 
 @dataclass
-class MonthOwed:
-    """A month whose pension was not paid on its first day, and why."""
+class MoneyRecord:
+    """What the aggregate has recorded about money: history that settlements build on."""
+
+    instructions: dict[str, Instruction] = field(default_factory=dict)
+    paid_by_month: dict[str, int] = field(default_factory=dict)
+    blocks: dict[str, Block] = field(default_factory=dict)  # "kind:month" -> latest
+    review_blocks: list[Block] = field(default_factory=list)
+    reviewed: set[str] = field(default_factory=set)  # "kind:month" with a recorded review
+    recovered: dict[str, int] = field(default_factory=dict)  # month -> cents, as last set
+    recovery_opened: bool = False
+    blue_alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    def note_instruction(self, instruction: Instruction) -> None:
+        self.instructions[instruction.key] = instruction
+        month = instruction.month
+        self.paid_by_month[month] = self.paid_by_month.get(month, 0) + instruction.amount_cents
+
+    def note_decision(self, kind: str, details: Mapping[str, Any], reason: str | None) -> None:
+        if kind == "payment_blocked":
+            block = Block(
+                kind=details["kind"],
+                month=details["month"],
+                reason=reason or "",
+                amount_cents=int(details.get("amount_cents", 0)),
+                level=details.get("level"),
+                cycle_year=details.get("cycle_year"),
+            )
+            self.blocks[f"{block.kind}:{block.month}"] = block
+            if block.for_review:
+                self.review_blocks.append(block)
+        elif kind in ("payment_approved", "payment_rejected"):
+            self.reviewed.add(f"{details['kind']}:{details['month']}")
+        elif kind in ("overpayment_recovery", "overpayment_corrected"):
+            self.recovered = {m: int(c) for m, c in details["by_month"].items()}
+            self.recovery_opened = True
+        elif kind == "payment_alert":
+            self.blue_alerts.append(dict(details))
+
+    def held_months(self) -> dict[int, frozenset[str]]:
+        """Months whose pension a certification hold really stopped, by cycle."""
+        held: dict[int, set[str]] = {}
+        for block in self.blocks.values():
+            if block.reason == "held" and block.cycle_year is not None:
+                held.setdefault(block.cycle_year, set()).add(block.month)
+        return {year: frozenset(months) for year, months in held.items()}
+
+    def established_pension(self) -> int | None:
+        """The last monthly pension actually paid (the baseline of the red check)."""
+        pensions = [i for i in self.instructions.values() if i.kind == "pension"]
+        return max(pensions, key=lambda i: i.month).amount_cents if pensions else None
+
+
+@dataclass(frozen=True)
+class MonthPosition:
+    """One run month: what the facts say it owes, what was paid, and why if nothing is owed."""
 
     month: str
-    amount_cents: int
-    state: str  # pending_hold | owed | pending_review | rejected | paid
+    state: str  # owed | pending_hold | pending_review | not_owed
+    entitled_cents: int
+    paid_cents: int
+    why: str | None = None
+
+    @property
+    def due_cents(self) -> int:
+        return max(0, self.entitled_cents - self.paid_cents) if self.state == "owed" else 0
+
+    @property
+    def overpaid_cents(self) -> int:
+        # A month that may still be owed (held, under review) is never recovered.
+        cap = 0 if self.state == "not_owed" else self.entitled_cents
+        return max(0, self.paid_cents - cap)
 
 
 @dataclass
-class Ledger:
-    """Payment state during a replay. ``issued`` starts with what was really instructed."""
+class Settlement:
+    decisions: list[Decision]
+    instructions: list[Instruction]
+    positions: dict[str, MonthPosition]
+    recovered: dict[str, int]
+    payment_alerts: list[dict[str, Any]]
+    alert_risk: RiskLevel
+    withheld: dict[str, int]
 
-    issued: dict[str, Instruction]
-    new: list[Instruction] = field(default_factory=list)
-    months: dict[str, MonthOwed] = field(default_factory=dict)
-    account: tuple[str, str] | None = None
-    paid_accounts: set[str] = field(default_factory=set)
-    award_cents: int | None = None
-    pension_start: date | None = None
-    last_pension_cents: int | None = None
-    recovered: set[str] = field(default_factory=set)
-    overpayment_cents: int = 0
+    @property
+    def arrears_owed(self) -> dict[str, int]:
+        return {m: p.due_cents for m, p in sorted(self.positions.items()) if p.due_cents}
 
-    def __post_init__(self) -> None:
-        for instruction in self.issued.values():
-            self.paid_accounts.add(instruction.bank_account)
 
-    def issue(self, instruction: Instruction) -> None:
-        if instruction.key not in self.issued:
-            self.issued[instruction.key] = instruction
-            self.new.append(instruction)
-        self.paid_accounts.add(instruction.bank_account)
-        if instruction.kind == "pension":
-            self.last_pension_cents = instruction.amount_cents
-        self.months.setdefault(
-            instruction.month, MonthOwed(instruction.month, instruction.amount_cents, "paid")
-        ).state = "paid"
+RECOVERY_REASONS = {
+    "death": "paid_after_death",
+    "custody": "paid_during_custody",
+    "review_rejected": "review_rejected",
+    "not_due": "not_due",
+}
 
-    def is_paid(self, month: str) -> bool:
-        return f"pension:{month}" in self.issued or f"arrears:{month}" in self.issued
 
-    def owed(self) -> list[MonthOwed]:
-        return [m for _, m in sorted(self.months.items()) if m.state == "owed"]
+def settle(
+    assessment: Assessment, record: MoneyRecord, current: Fact | None, as_of: date
+) -> Settlement:
+    """Settle money after ``current`` (the fact being applied now; None for a fresh look):
+    decide a run that reaches the person now, a review made now, arrears and recoveries (a
+    recovery is dated ``as_of``, the latest date the person's facts know)."""
+    return _Settler(assessment, record, current, as_of).settle()
 
-    def restore_held_months(self) -> None:
-        """A held cycle was certified: the months it held become owed as arrears."""
-        for owed in self.months.values():
-            if owed.state == "pending_hold":
-                owed.state = "owed"
 
-    def paid_after(self, death_date: date) -> list[Instruction]:
-        """Instructions for months starting after ``death_date`` not yet recovered."""
-        return [
-            i
-            for key, i in sorted(self.issued.items())
-            if first_day(i.month) > death_date and key not in self.recovered
+class _Settler:
+    def __init__(
+        self, assessment: Assessment, record: MoneyRecord, current: Fact | None, as_of: date
+    ) -> None:
+        self.a = assessment
+        self.as_of = as_of
+        self.record = record
+        self.current = current
+        self.decisions: list[Decision] = []
+        self.instructions: list[Instruction] = []
+        self.blocks: dict[str, Block] = dict(record.blocks)
+        self.review_blocks: list[Block] = list(record.review_blocks)
+        self.paid = dict(record.paid_by_month)
+        self.paid_accounts = {fingerprint(i.bank_account) for i in record.instructions.values()}
+
+    def settle(self) -> Settlement:
+        if self.current is not None and self.current.kind == "payment_due":
+            self._run(self.current)
+        elif self.current is not None and self.current.kind == "payment_reviewed":
+            self._review(self.current)
+        positions = {month: self.position(month) for month in sorted(self.a.runs)}
+        recovered = {m: p.overpaid_cents for m, p in positions.items() if p.overpaid_cents}
+        if self.current is not None and recovered != self.record.recovered:
+            self._recover(positions, recovered)
+        alerts = self._alerts(positions)
+        open_levels = [RiskLevel(a["level"]) for a in alerts if a["status"] == "open"]
+        withheld = {
+            "review": len(open_levels),
+            "held": sum(p.state == "pending_hold" and not p.paid_cents for p in positions.values()),
+            "no_account": sum(bool(p.due_cents) for p in positions.values())
+            if self.a.account is None
+            else 0,
+            "arrears_due": sum(bool(p.due_cents) for p in positions.values())
+            if self.a.account is not None
+            else 0,
+        }
+        return Settlement(
+            decisions=self.decisions,
+            instructions=self.instructions,
+            positions=positions,
+            recovered=recovered,
+            payment_alerts=alerts,
+            alert_risk=max(open_levels, key=RISK_ORDER.index, default=RiskLevel.NONE),
+            withheld={k: v for k, v in withheld.items() if v},
+        )
+
+    # ----- what each run month owes -----------------------------------------------------------
+
+    def position(self, month: str) -> MonthPosition:
+        run = self.a.runs[month]
+        paid = self.paid.get(month, 0)
+        death = self.a.death_date
+        if run.status in (None, BenefitStatus.NOT_RETIRED) or not run.started:
+            return MonthPosition(month, "not_owed", 0, paid, "not_due")
+        if death is not None and first_day(month) > death:
+            return MonthPosition(month, "not_owed", 0, paid, "death")
+        if run.status is BenefitStatus.SUSPENDED:
+            return MonthPosition(month, "not_owed", 0, paid, "custody")
+        pension = run.pension_cents
+        if run.status is BenefitStatus.HELD:
+            cycle = self.a.cycles.get(run.held_cycle) if run.held_cycle is not None else None
+            if cycle is None or cycle.status != "certified":
+                return MonthPosition(month, "pending_hold", pension, paid, "held")
+        review = self.review_state(month)
+        if review == "pending":
+            return MonthPosition(month, "pending_review", pension, paid, "review")
+        if review == "rejected":
+            return MonthPosition(month, "not_owed", 0, paid, "review_rejected")
+        return MonthPosition(month, "owed", pension, paid)
+
+    def review_state(self, month: str) -> str | None:
+        """pending / approved / rejected for the latest review block of ``month``, else None."""
+        blocks = [b for b in self.review_blocks if b.month == month]
+        if not blocks:
+            return None
+        block = blocks[-1]
+        reviews = [r for r in self.a.reviews if (r.kind, r.month) == (block.kind, month)]
+        if not reviews:
+            return "pending"
+        return "approved" if max(reviews, key=lambda r: (r.on, r.event_id)).approved else "rejected"
+
+    # ----- a run reaching the person now ------------------------------------------------------
+
+    def _run(self, fact: Fact) -> None:
+        month = fact.data["month"]
+        run = self.a.runs.get(month)
+        if run is None:
+            return
+        key = f"pension:{month}"
+        if key not in self.record.instructions and key not in self.record.blocks:
+            position = self.position(month)
+            if position.state == "owed":
+                if self.a.account is None:
+                    self._block(fact, "pension", month, "no_account", position.entitled_cents)
+                else:
+                    self._pay(fact, "pension", month, position.due_cents)
+            elif position.state == "pending_hold":
+                self._block(
+                    fact, "pension", month, "held", run.pension_cents, cycle_year=run.held_cycle
+                )
+            elif position.why == "custody":
+                self._block(fact, "pension", month, "suspended", 0)
+        standing = self.a.standing
+        if self.a.account is None or standing is None:
+            return
+        if standing.benefit_status in (BenefitStatus.HELD, BenefitStatus.SUSPENDED):
+            return  # arrears wait until the person is paid again
+        for earlier in sorted(m for m in self.a.runs if m <= month):
+            due = self.position(earlier).due_cents
+            if due:
+                approved = self.review_state(earlier) == "approved"
+                self._pay(fact, "arrears", earlier, due, approved=approved)
+
+    def _review(self, fact: Fact) -> None:
+        month, kind = fact.data["month"], fact.data["kind"]
+        key = f"{kind}:{month}"
+        block = self.blocks.get(key)
+        if block is None or not block.for_review or key in self.record.reviewed:
+            return
+        details = {"month": month, "kind": kind}
+        if not fact.data["approved"]:
+            self._decide(
+                fact, f"payment_rejected:{key}", "payment_rejected", "review_rejected", details
+            )
+            return
+        self._decide(
+            fact, f"payment_approved:{key}", "payment_approved", "review_approved", details
+        )
+        due = self.position(month).due_cents if month in self.a.runs else 0
+        if due and self.a.account is not None:
+            self._pay(fact, kind, month, due, approved=True)
+
+    def _pay(self, fact: Fact, kind: str, month: str, amount: int, approved: bool = False) -> None:
+        """Instruct ``amount`` for ``month`` unless a fund-flow check routes it to review."""
+        assert self.a.account is not None
+        run_month = month_of(fact.on)
+        key = f"pension:{month}" if kind == "pension" else f"arrears:{month}:{run_month}"
+        if key in self.record.instructions or any(i.key == key for i in self.instructions):
+            return
+        policy = policy_in_force(fact.on)
+        if not approved:
+            baseline = self.record.established_pension() or self.a.pension_cents
+            ceiling = policy.payment.ceiling_multiple * baseline
+            holders = int(fact.data.get("account_holders", 1))
+            if amount > ceiling:
+                evidence = {"ceiling_cents": ceiling}
+                self._block(
+                    fact, kind, month, "review_amount_above_ceiling", amount, "red", evidence
+                )
+                return
+            if holders > 1:
+                evidence = {"living_account_holders": holders}
+                self._block(fact, kind, month, "review_account_shared", amount, "yellow", evidence)
+                return
+        account, region = self.a.account
+        token = fingerprint(account)
+        if token not in self.paid_accounts and region != self.a.record.get("region"):
+            details = {
+                "level": "blue",
+                "month": month,
+                "bank_region": region,
+                "registered_region": self.a.record.get("region"),
+            }
+            self._decide(
+                fact,
+                f"payment_alert:blue:{token[:12]}:{month}",
+                "payment_alert",
+                "first_payment_to_account_in_other_region",
+                details,
+            )
+        self.paid_accounts.add(token)
+        instruction = Instruction(key, kind, month, amount, fact.on, account, region)
+        self.instructions.append(instruction)
+        self.paid[month] = self.paid.get(month, 0) + amount
+
+    def _block(
+        self,
+        fact: Fact,
+        kind: str,
+        month: str,
+        reason: str,
+        amount: int,
+        level: str | None = None,
+        evidence: dict[str, Any] | None = None,
+        cycle_year: int | None = None,
+    ) -> None:
+        details: dict[str, Any] = {"month": month, "kind": kind, "amount_cents": amount}
+        if level is not None:
+            details["level"] = level
+        if cycle_year is not None:
+            details["cycle_year"] = cycle_year
+        details.update(evidence or {})
+        run = "" if kind == "pension" else f":{month_of(fact.on)}"
+        self._decide(
+            fact, f"payment_blocked:{kind}:{month}{run}", "payment_blocked", reason, details
+        )
+        block = Block(kind, month, reason, amount, level, cycle_year)
+        self.blocks[f"{kind}:{month}"] = block
+        if block.for_review:
+            self.review_blocks.append(block)
+
+    # ----- recoveries and alerts --------------------------------------------------------------
+
+    def _recover(self, positions: dict[str, MonthPosition], recovered: dict[str, int]) -> None:
+        assert self.current is not None
+        old = self.record.recovered
+        causes = [positions[m].why for m in sorted(recovered)]
+        if not causes:
+            reason = "no_longer_overpaid"
+        else:
+            reason = RECOVERY_REASONS.get(causes[0] or "", "pension_reduced")
+        details: dict[str, Any] = {
+            "months": sorted(recovered),
+            "total_cents": sum(recovered.values()),
+            "by_month": dict(sorted(recovered.items())),
+        }
+        if self.a.death_date is not None:
+            details["death_date"] = self.a.death_date.isoformat()
+        if not self.record.recovery_opened:
+            kind = "overpayment_recovery"
+        else:
+            kind = "overpayment_corrected"
+            details |= {
+                "old_cents": sum(old.values()),
+                "new_cents": details["total_cents"],
+                "delta_cents": details["total_cents"] - sum(old.values()),
+                "old_months": sorted(old),
+                "new_months": sorted(recovered),
+                "months_added": sorted(set(recovered) - set(old)),
+                "months_removed": sorted(set(old) - set(recovered)),
+            }
+        self._decide(
+            self.current, f"{kind}:{self.current.event_id}", kind, reason, details, self.as_of
+        )
+
+    def _alerts(self, positions: dict[str, MonthPosition]) -> list[dict[str, Any]]:
+        alerts = []
+        for block in self.review_blocks:
+            state = self.review_state(block.month)
+            position = positions.get(block.month)
+            if state == "pending":
+                status = "open" if position is None or position.state != "not_owed" else "withdrawn"
+            else:
+                status = state or "open"
+            alerts.append(
+                {
+                    "level": block.level,
+                    "reason": block.reason,
+                    "month": block.month,
+                    "kind": block.kind,
+                    "status": status,
+                }
+            )
+        blue = self.record.blue_alerts + [
+            dict(d.details) | {"reason": d.reason}
+            for d in self.decisions
+            if d.kind == "payment_alert"
         ]
+        for alert in blue:
+            alerts.append(
+                {
+                    "level": "blue",
+                    "reason": alert.get("reason", "first_payment_to_account_in_other_region"),
+                    "month": alert["month"],
+                    "kind": "pension",
+                    "status": "noted",
+                }
+            )
+        return alerts
+
+    def _decide(
+        self,
+        fact: Fact,
+        key: str,
+        kind: str,
+        reason: str | None,
+        details: dict[str, Any],
+        on: date | None = None,
+    ) -> None:
+        version = policy_in_force(fact.on).version
+        self.decisions.append(
+            Decision(key, kind, on or fact.on, reason, fact.event_id, version, details)
+        )

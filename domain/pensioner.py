@@ -1,9 +1,11 @@
 """A person's benefit entitlement as an event-sourced aggregate.
 
 The aggregate records each accepted life event as a fact, then asks ``domain.entitlement`` what
-all facts together call for, and records the decisions and notifications it has not recorded
-before. Decisions are never retracted: a late fact that changes the picture adds new decisions.
-Every decision carries its reason, the rule version and the ``event_id`` that caused it.
+all facts together call for and ``domain.payments`` how money settles, records the decisions,
+instructions and notifications it has not recorded before, and reconciles its recorded status
+with the derived one (``domain.reconciliation``): a difference becomes an explicit correction,
+never a silent drop. Decisions are never retracted. Every decision carries its reason, the rule
+version and the ``event_id`` that caused it.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ from eventsourcing.domain import Aggregate, event
 from domain.entitlement import (
     Assessment,
     BenefitStatus,
-    Decision,
     Fact,
+    History,
     Replay,
     RiskLevel,
     Standing,
-    assess,
     current_record,
 )
-from domain.payments import Instruction
-from domain.policy import policy_in_force
+from domain.payments import Instruction, MoneyRecord, settle
+from domain.reconciliation import corrections, standing_of, summarise
 
 __all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing"]
 
@@ -138,8 +139,7 @@ class Pensioner(Aggregate):
     class Decided(Aggregate.Event):
         """Base of every decision: what, when, why, under which rules, caused by which event.
 
-        It also carries the person's standing and certification *after* the decision, as the
-        read model shows them.
+        It also carries the person's standing *after* the step that made it.
         """
 
         key: str
@@ -152,13 +152,10 @@ class Pensioner(Aggregate):
         benefit_status: str
         risk_level: str
         status_reason: str | None
-        certification: dict[str, Any] | None
 
         def apply(self, aggregate: Pensioner) -> None:
             aggregate.decision_keys.add(self.key)
-            aggregate.standing = Standing(
-                BenefitStatus(self.benefit_status), RiskLevel(self.risk_level), self.status_reason
-            )
+            aggregate.money.note_decision(self.decision, self.details, self.reason)
 
     class Registered(Decided):
         pass
@@ -205,6 +202,15 @@ class Pensioner(Aggregate):
     class StandingCorrected(Decided):
         """A late fact changed the standing without any other decision to carry it."""
 
+    class PensionCorrected(Decided):
+        """The monthly pension on record changed (old, new, delta)."""
+
+    class CertificationCorrected(Decided):
+        """A late fact changed a cycle's outcome that no other decision carries (old, new)."""
+
+    class ArrearsOwed(Decided):
+        """What is owed for past months changed (old, new, delta in cents and months)."""
+
     class PensionAwarded(Decided):
         pass
 
@@ -226,6 +232,9 @@ class Pensioner(Aggregate):
     class OverpaymentRecoveryOpened(Decided):
         pass
 
+    class OverpaymentCorrected(Decided):
+        """The recovery changed (old, new, delta in cents and months)."""
+
     class PaymentInstructed(Aggregate.Event):
         """A payment instruction was given: the only record that holds the account in clear."""
 
@@ -239,14 +248,16 @@ class Pensioner(Aggregate):
         bank_region: str
 
         def apply(self, aggregate: Pensioner) -> None:
-            aggregate.instructions[self.key] = Instruction(
-                self.key,
-                self.kind,
-                self.month,
-                self.amount_cents,
-                self.on,
-                self.bank_account,
-                self.bank_region,
+            aggregate.money.note_instruction(
+                Instruction(
+                    self.key,
+                    self.kind,
+                    self.month,
+                    self.amount_cents,
+                    self.on,
+                    self.bank_account,
+                    self.bank_region,
+                )
             )
 
     class NotificationQueued(Aggregate.Event):
@@ -259,6 +270,14 @@ class Pensioner(Aggregate):
         def apply(self, aggregate: Pensioner) -> None:
             aggregate.notice_keys.add(self.key)
 
+    class StatusChanged(Aggregate.Event):
+        """The person's status, as all facts now call for it (what status and indexes show)."""
+
+        status: dict[str, Any]
+
+        def apply(self, aggregate: Pensioner) -> None:
+            aggregate.status = self.status
+
     # ----- creation
 
     @staticmethod
@@ -267,19 +286,31 @@ class Pensioner(Aggregate):
 
     @event("PersonRegistered")
     def __init__(
-        self, person_id: str, event_id: str, occurred_on: date, record: dict[str, Any]
+        self,
+        person_id: str,
+        event_id: str,
+        occurred_on: date,
+        record: dict[str, Any],
+        dead_lettered: list[str] | None = None,
     ) -> None:
         self.person_id = person_id
         self.facts: dict[str, Fact] = {}
+        # Events about this person dead-lettered before they were known: never applied later.
+        self.dead_lettered: set[str] = set(dead_lettered or ())
         self.decision_keys: set[str] = set()
         self.notice_keys: set[str] = set()
-        self.instructions: dict[str, Instruction] = {}
-        self.standing: Standing | None = None
+        self.money = MoneyRecord()
+        self.status: dict[str, Any] | None = None
         self._note(Fact("person_registered", event_id, occurred_on, record))
 
     @classmethod
     def register(
-        cls, person_id: str, event_id: str, occurred_on: date, record: GoldenRecord
+        cls,
+        person_id: str,
+        event_id: str,
+        occurred_on: date,
+        record: GoldenRecord,
+        dead_lettered: list[str] | None = None,
     ) -> Pensioner:
         """Register a new person from a ``person_registered`` life event."""
         pensioner = cls(
@@ -287,15 +318,17 @@ class Pensioner(Aggregate):
             event_id=event_id,
             occurred_on=occurred_on,
             record=record.to_dict(),
+            dead_lettered=sorted(dead_lettered or ()),
         )
-        pensioner._decide(event_id, occurred_on)
+        pensioner._decide(pensioner.facts[event_id])
         return pensioner
 
     # ----- commands
 
     def has_seen(self, event_id: str) -> bool:
-        """True when the life event with this ID has already had its effect."""
-        return event_id in self.facts
+        """True when the life event with this ID has already had its effect (or was
+        dead-lettered while the person was unknown)."""
+        return event_id in self.facts or event_id in self.dead_lettered
 
     def correct_record(self, event_id: str, occurred_on: date, record: GoldenRecord) -> None:
         self._observe(self.RecordCorrected, event_id, occurred_on, record.to_dict())
@@ -371,18 +404,37 @@ class Pensioner(Aggregate):
     def record(self) -> GoldenRecord:
         return GoldenRecord.from_dict(current_record(self.facts.values()))
 
+    @property
+    def standing(self) -> Standing | None:
+        """The standing as recorded last (equal to what the facts call for)."""
+        return standing_of(self.status) if self.status else None
+
+    @property
+    def instructions(self) -> dict[str, Instruction]:
+        return self.money.instructions
+
+    def history(self) -> History:
+        return History(held_months=self.money.held_months())
+
     def assess(self) -> Assessment:
         """Where the person stands, from a full replay of every fact."""
-        return assess(self.facts.values(), self.instructions)
+        return Replay.of(self.facts.values(), self.history()).assessment()
+
+    def derived_status(self) -> dict[str, Any]:
+        """The status a fresh replay of every fact calls for, given the money recorded."""
+        assessment = self.assess()
+        return summarise(assessment, settle(assessment, self.money, None, self.as_of))
 
     def _assess_with(self, fact: Fact) -> Assessment:
         """The assessment after ``fact``: the kept replay continued when that is exact (facts
         mostly arrive in date order), otherwise a full replay, which is then kept."""
         replay: Replay | None = getattr(self, "_replay", None)
+        history = self.history()
         if replay is not None and replay.can_extend(fact):
+            replay.history = history
             replay.apply(fact)
         else:
-            replay = Replay.of(self.facts.values(), self.instructions)
+            replay = Replay.of(self.facts.values(), history)
             self._replay = replay
         return replay.assessment()
 
@@ -394,6 +446,8 @@ class Pensioner(Aggregate):
 
     def _note(self, fact: Fact) -> None:
         self.facts[fact.event_id] = fact
+        # Corrections are dated as of the latest fact known: the facts' own "now".
+        self.as_of: date = max(fact.on, getattr(self, "as_of", fact.on))
 
     def _observe(
         self, event_class: type[FactRecorded], event_id: str, occurred_on: date, data: dict
@@ -401,25 +455,17 @@ class Pensioner(Aggregate):
         if self.has_seen(event_id):
             return
         self.trigger_event(event_class, event_id=event_id, occurred_on=occurred_on, data=data)
-        self._decide(event_id, occurred_on, self.facts[event_id])
+        self._decide(self.facts[event_id])
 
-    def _decide(self, event_id: str, on: date, fact: Fact | None = None) -> None:
-        assessment = self._assess_with(fact) if fact is not None else self.assess()
+    def _decide(self, fact: Fact) -> None:
+        assessment = self._assess_with(fact)
+        if assessment.standing is None:
+            return  # not registered yet in the facts' own time (cannot happen for a new fact)
+        settlement = settle(assessment, self.money, fact, self.as_of)
         new = [d for d in assessment.decisions if d.key not in self.decision_keys]
-        if not new and assessment.standing != self.standing:
-            version = policy_in_force(on).version
-            new = [
-                Decision(
-                    f"standing_corrected:{event_id}",
-                    "standing_corrected",
-                    on,
-                    assessment.standing.reason,
-                    event_id,
-                    version,
-                )
-            ]
-        standing = assessment.standing
-        certification = assessment.cycle.summary() if assessment.cycle else None
+        new += [d for d in settlement.decisions if d.key not in self.decision_keys]
+        status = summarise(assessment, settlement)
+        new += corrections(self.status, status, new, settlement.instructions, fact, self.as_of)
         for decision in new:
             self.trigger_event(
                 DECISION_EVENTS[decision.kind],
@@ -430,14 +476,11 @@ class Pensioner(Aggregate):
                 event_id=decision.event_id,
                 rule_version=decision.rule_version,
                 details=decision.details,
-                benefit_status=standing.benefit_status.value,
-                risk_level=standing.risk_level.value,
-                status_reason=standing.reason,
-                certification=certification,
+                benefit_status=status["benefit_status"],
+                risk_level=status["risk_level"],
+                status_reason=status["reason"],
             )
-        for instruction in assessment.ledger.new:
-            if instruction.key in self.instructions:
-                continue
+        for instruction in settlement.instructions:
             self.trigger_event(
                 self.PaymentInstructed,
                 instruction_id=self.instruction_id(instruction.key),
@@ -459,6 +502,8 @@ class Pensioner(Aggregate):
                     event_id=notice.event_id,
                     details=notice.details,
                 )
+        if status != self.status:
+            self.trigger_event(self.StatusChanged, status=status)
 
 
 FACT_KINDS: dict[type, str] = {
@@ -500,4 +545,8 @@ DECISION_EVENTS: dict[str, type[Pensioner.Decided]] = {
     "payment_approved": Pensioner.PaymentApproved,
     "payment_rejected": Pensioner.PaymentRejected,
     "overpayment_recovery": Pensioner.OverpaymentRecoveryOpened,
+    "overpayment_corrected": Pensioner.OverpaymentCorrected,
+    "pension_corrected": Pensioner.PensionCorrected,
+    "certification_corrected": Pensioner.CertificationCorrected,
+    "arrears_owed": Pensioner.ArrearsOwed,
 }

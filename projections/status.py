@@ -7,7 +7,6 @@ transaction as its rows, so it can be dropped and rebuilt at any time (``benefit
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
-from domain.entitlement import Fact, current_record
 from domain.payments import mask_account
 from domain.pensioner import Pensioner, person_aggregate_id
 from projections.database import Database
@@ -27,11 +25,13 @@ from streams.dead_letters import DeadLetter
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS person_status ("
     " aggregate_id TEXT PRIMARY KEY, person_id TEXT NOT NULL, birth_month INTEGER,"
-    " benefit_status TEXT, account_hash TEXT, doc TEXT NOT NULL)",
+    " benefit_status TEXT, account_hash TEXT, arrears_owed_cents BIGINT NOT NULL DEFAULT 0,"
+    " doc TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS person_status_by_birth_month"
     " ON person_status (birth_month, benefit_status)",
     "CREATE INDEX IF NOT EXISTS person_status_by_status ON person_status (benefit_status)",
     "CREATE INDEX IF NOT EXISTS person_status_by_account ON person_status (account_hash)",
+    "CREATE INDEX IF NOT EXISTS person_status_by_arrears ON person_status (arrears_owed_cents)",
     "CREATE TABLE IF NOT EXISTS payment_instructions ("
     " instruction_id TEXT PRIMARY KEY, notification_id BIGINT NOT NULL, aggregate_id TEXT NOT NULL,"
     " person_id TEXT NOT NULL, run_month TEXT NOT NULL, month TEXT NOT NULL, kind TEXT NOT NULL,"
@@ -62,6 +62,9 @@ SCHEMA = (
 )
 
 CLOCK = "clock"  # the last day the daily jobs ran, as a date ordinal
+# Status fields kept for indexes, not shown: the account's keyed token and the birth month.
+INTERNAL_FIELDS = ("account_key", "birth_month")
+RECOVERY_DECISIONS = ("overpayment_recovery", "overpayment_corrected")
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,6 @@ class _Changes:
     instructions: list[tuple[Any, ...]]
     skips: list[tuple[str, str, str, str]]
     history: list[tuple[str, int, str, str]]
-
-
-def account_hash(account: str | None) -> str | None:
-    """The index key for an account: equal accounts match, the number itself is not stored."""
-    return hashlib.sha256(account.encode()).hexdigest() if account else None
 
 
 class ReadModelView(TrackingRecorder):
@@ -153,19 +151,21 @@ class ReadModelView(TrackingRecorder):
         docs = changes.docs
         with self.database.transaction() as cursor:
             cursor.executemany(
-                "INSERT INTO person_status"
-                " (aggregate_id, person_id, birth_month, benefit_status, account_hash, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET"
+                "INSERT INTO person_status (aggregate_id, person_id, birth_month, benefit_status,"
+                " account_hash, arrears_owed_cents, doc) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (aggregate_id) DO UPDATE SET"
                 " birth_month = excluded.birth_month, benefit_status = excluded.benefit_status,"
-                " account_hash = excluded.account_hash, doc = excluded.doc",
+                " account_hash = excluded.account_hash,"
+                " arrears_owed_cents = excluded.arrears_owed_cents, doc = excluded.doc",
                 [
                     (
                         key,
                         d["person_id"],
-                        d["_birth_month"],
-                        d["benefit_status"],
-                        account_hash(d["_account"]),
-                        json.dumps(d),
+                        d.get("birth_month"),
+                        d.get("benefit_status"),
+                        d.get("account_key"),
+                        d.get("arrears_owed_cents", 0),
+                        json.dumps(d, ensure_ascii=False),
                     )
                     for key, d in docs.items()
                 ],
@@ -195,10 +195,10 @@ class ReadModelView(TrackingRecorder):
                 "INSERT INTO certification_deadlines"
                 " (aggregate_id, person_id, cycle_year, mark, due_on) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (key, d["person_id"], d["_cycle"]["year"], due["mark"], due["due_on"])
+                    (key, d["person_id"], d["certification"]["year"], due["mark"], due["due_on"])
                     for key, d in docs.items()
-                    if d.get("_cycle") and d["benefit_status"] != "terminated"
-                    for due in d["_cycle"]["deadlines"]
+                    if d.get("certification") and d["benefit_status"] != "terminated"
+                    for due in d["certification"]["deadlines"]
                 ],
             )
             cursor.executemany(
@@ -244,9 +244,11 @@ class ReadModelView(TrackingRecorder):
         doc = next(iter(docs.values()), None)
         if doc is None:
             return None
-        shown = {k: v for k, v in doc.items() if not k.startswith("_")}
+        shown = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
         shown["history"] = self.history(person_id)
-        shown["certification"] = certification_summary(doc.get("_cycle"), self.last_processed_day())
+        shown["certification"] = certification_summary(
+            doc.get("certification"), self.last_processed_day()
+        )
         return shown
 
     def history(self, person_id: str) -> list[dict[str, Any]]:
@@ -305,7 +307,8 @@ class ReadModelView(TrackingRecorder):
         return [DeadlineDue(p, int(y), int(m), date.fromisoformat(d)) for p, y, m, d in rows]
 
     def payroll_candidates(self, statuses: tuple[str, ...]) -> list[tuple[str, int]]:
-        """Everyone the payroll reaches, with how many such people share their bank account."""
+        """Everyone the payroll reaches (people in ``statuses``, and anyone still owed arrears),
+        with how many people in ``statuses`` share their bank account."""
         marks = ",".join("?" * len(statuses))
         with self.database.transaction() as cursor:
             rows = cursor.execute(
@@ -313,7 +316,8 @@ class ReadModelView(TrackingRecorder):
                 " LEFT JOIN (SELECT account_hash, COUNT(*) AS holders FROM person_status"
                 f"  WHERE benefit_status IN ({marks}) AND account_hash IS NOT NULL"
                 "  GROUP BY account_hash) a ON a.account_hash = p.account_hash"
-                f" WHERE p.benefit_status IN ({marks}) ORDER BY p.person_id",
+                f" WHERE p.benefit_status IN ({marks}) OR p.arrears_owed_cents > 0"
+                " ORDER BY p.person_id",
                 (*statuses, *statuses),
             ).fetchall()
         return [(person_id, int(holders)) for person_id, holders in rows]
@@ -343,10 +347,15 @@ class ReadModelView(TrackingRecorder):
             }
             for iid, month, kind, amount, on, account, region in rows
         ]
+        recoveries = [
+            {"on": e["on"], "decision": e["decision"], "event_id": e["event_id"], **e["details"]}
+            for e in self.history(person_id)
+            if e["decision"] in RECOVERY_DECISIONS
+        ]
         return {
             "person_id": person_id,
             "instructions": instructions,
-            "recoveries": doc["_recoveries"],
+            "recoveries": recoveries,
             "paid_cents": sum(i["amount_cents"] for i in instructions),
             "overpayment_cents": doc["overpayment_cents"],
         }
@@ -450,33 +459,9 @@ class StatusProjection(Projection[ReadModelView]):
             return
         docs = self._changes.docs
         if isinstance(domain_event, Pensioner.PersonRegistered):
-            docs[key] = {
-                "person_id": domain_event.person_id,
-                "benefit_status": None,
-                "risk_level": None,
-                "reason": None,
-                "monthly_pension_cents": 0,
-                "_registrations": [],
-                "_birth_month": None,
-                "_cycle": None,
-                "_account": None,
-                "_accounts": [],
-                "bank_account": None,
-                "overpayment_cents": 0,
-                "payment_alerts": [],
-                "_recoveries": [],
-            }
-            self._note_registration(
-                key, domain_event.event_id, domain_event.occurred_on, domain_event.record
-            )
-        elif isinstance(domain_event, Pensioner.RecordCorrected):
-            self._note_registration(
-                key, domain_event.event_id, domain_event.occurred_on, domain_event.data
-            )
-        elif isinstance(domain_event, Pensioner.BankAccountChanged):
-            self._note_account(
-                key, domain_event.event_id, domain_event.occurred_on, domain_event.data
-            )
+            docs[key] = {"person_id": domain_event.person_id}
+        elif isinstance(domain_event, Pensioner.StatusChanged):
+            docs[key] = {"person_id": docs[key]["person_id"], **domain_event.status}
         elif isinstance(domain_event, Pensioner.PaymentInstructed):
             e = domain_event
             self._changes.instructions.append(
@@ -495,12 +480,9 @@ class StatusProjection(Projection[ReadModelView]):
                 )
             )
         elif isinstance(domain_event, Pensioner.Decided):
-            doc = docs[key]
-            self._note_payment_decision(key, domain_event)
-            doc["benefit_status"] = domain_event.benefit_status
-            doc["risk_level"] = domain_event.risk_level
-            doc["reason"] = domain_event.status_reason
-            doc["_cycle"] = domain_event.certification
+            details = domain_event.details
+            if domain_event.decision == "payment_blocked" and details["kind"] == "pension":
+                self._changes.skips.append((key, details["month"], "pension", domain_event.reason))
             entry = {
                 "on": domain_event.on.isoformat(),
                 "decision": domain_event.decision,
@@ -508,8 +490,8 @@ class StatusProjection(Projection[ReadModelView]):
                 "event_id": domain_event.event_id,
                 "rule_version": domain_event.rule_version,
             }
-            if domain_event.details:
-                entry["details"] = domain_event.details
+            if details:
+                entry["details"] = details
             self._changes.history.append(
                 (key, tracking.notification_id, entry["on"], json.dumps(entry, ensure_ascii=False))
             )
@@ -526,66 +508,6 @@ class StatusProjection(Projection[ReadModelView]):
                     json.dumps(domain_event.details),
                 )
             )
-
-    def _note_payment_decision(self, key: str, decision: Any) -> None:
-        doc = self._changes.docs[key]
-        details = decision.details
-        if decision.decision == "awarded":
-            doc["_award_cents"] = doc["monthly_pension_cents"] = details["monthly_pension_cents"]
-        elif decision.decision == "overpayment_recovery":
-            doc["overpayment_cents"] += details["total_cents"]
-            doc["_recoveries"].append(
-                {"on": decision.on.isoformat(), "event_id": decision.event_id, **details}
-            )
-        elif decision.decision == "payment_blocked":
-            self._changes.skips.append((key, details["month"], details["kind"], decision.reason))
-            if "level" in details:
-                doc["payment_alerts"].append(
-                    {
-                        "level": details["level"],
-                        "reason": decision.reason,
-                        "month": details["month"],
-                        "kind": details["kind"],
-                        "status": "open",
-                    }
-                )
-        elif decision.decision == "payment_alert":
-            doc["payment_alerts"].append(
-                {
-                    "level": details["level"],
-                    "reason": decision.reason,
-                    "month": details["month"],
-                    "kind": "pension",
-                    "status": "noted",
-                }
-            )
-        elif decision.decision in ("payment_approved", "payment_rejected"):
-            for alert in doc["payment_alerts"]:
-                if (alert["month"], alert["kind"]) == (details["month"], details["kind"]):
-                    alert["status"] = decision.decision.removeprefix("payment_")
-
-    def _note_account(self, key: str, event_id: str, on: date, data: dict) -> None:
-        if not data.get("bank_account"):
-            return
-        doc = self._changes.docs[key]
-        doc["_accounts"].append([on.isoformat(), event_id, data["bank_account"]])
-        current = max(doc["_accounts"])[2]
-        doc["_account"] = current
-        doc["bank_account"] = mask_account(current)
-
-    def _note_registration(self, key: str, event_id: str, on: date, record: dict) -> None:
-        self._note_account(key, event_id, on, record)
-        doc = self._changes.docs[key]
-        # Only what the read model needs, not the whole golden record.
-        needed = {k: record[k] for k in ("monthly_pension_cents", "birth_date")}
-        doc["_registrations"].append([event_id, on.isoformat(), needed])
-        current = current_record(
-            Fact("person_registered", e, date.fromisoformat(d), r)
-            for e, d, r in doc["_registrations"]
-        )
-        if doc.get("_award_cents") is None:  # an award's amount stands over the record's
-            doc["monthly_pension_cents"] = current["monthly_pension_cents"]
-        doc["_birth_month"] = date.fromisoformat(current["birth_date"]).month
 
 
 def catch_up(app: Application, projection: StatusProjection, page_size: int = 2000) -> int:

@@ -163,11 +163,11 @@ def test_death_registered_late_recovers_months_paid_after_it() -> None:
     for month in ("2026-01", "2026-02", "2026-03", "2026-04"):
         payroll(p, month)
     p.register_death("death", date(2026, 4, 20), date(2026, 2, 15))
-    recovery = decisions(p)[-2]
+    recovery = decisions(p)[-1]
     assert (recovery.decision, recovery.reason) == ("overpayment_recovery", "paid_after_death")
     assert recovery.details["months"] == ["2026-03", "2026-04"]
     assert recovery.details["total_cents"] == 600_000
-    assert p.assess().ledger.overpayment_cents == 600_000
+    assert p.status["overpayment_cents"] == 600_000
     payroll(p, "2026-05")
     assert len(paid(p)) == 4  # never pays the dead
 
@@ -267,7 +267,7 @@ def test_paid_minus_recovered_never_exceeds_what_was_owed_alive(
         # Registered late: after up to 11 more months of payments.
         p.register_death("death", min(date(2026, 12, 31), death.replace(day=28)), death)
     paid_total = sum(i.amount_cents for i in p.instructions.values())
-    recovered = p.assess().ledger.overpayment_cents
+    recovered = p.status["overpayment_cents"]
 
     def owed(month: str) -> bool:
         day = first_day(month)
