@@ -46,8 +46,9 @@ _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-# A JSON string (escapes included) or a bracket outside one: enough to measure nesting unparsed.
-_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+# Enough of JSON's grammar to measure nesting without parsing: brackets, and strings to skip.
+_BRACKET_OR_QUOTE = re.compile(r'[\[\]{}"]')
+_REST_OF_STRING = re.compile(r'(?:[^"\\]++|\\.)*+"', re.S)
 
 
 def _echo(value: Any) -> str:
@@ -70,15 +71,22 @@ def _readable(reason: str) -> str:
 
 
 def _too_deep(text: str) -> bool:
-    """Whether JSON ``text`` nests more than MAX_DEPTH arrays and objects, without parsing it."""
-    depth = 0
-    for token in _STRUCTURE.finditer(text):
-        bracket = token.group()
-        if bracket in "[{":
+    """Whether JSON ``text`` nests more than MAX_DEPTH arrays and objects, without parsing it.
+
+    Linear in the text, whatever it holds: each character is looked at once."""
+    depth, at = 0, 0
+    while found := _BRACKET_OR_QUOTE.search(text, at):
+        at = found.end()
+        if found.group() == '"':
+            string = _REST_OF_STRING.match(text, at)
+            if string is None:  # an unterminated string: nothing after it is structure
+                return False
+            at = string.end()
+        elif found.group() in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 return True
-        elif bracket in "]}":
+        else:
             depth -= 1
     return False
 
@@ -441,6 +449,7 @@ _KEYED_TEXT = re.compile(
     re.I | re.S,
 )
 _LONG_NUMBER = re.compile(r"\d{8,}")
+_NOT_ALNUM = re.compile(r"[^0-9a-z]")
 
 
 def _masked(rule: str, text: str) -> str:
@@ -450,7 +459,9 @@ def _masked(rule: str, text: str) -> str:
 
 
 def _rule_for(key: str) -> str | None:
-    return _PERSONAL.get(re.sub(r"[^0-9a-z]", "", key.lower()))
+    if len(key) > MAX_ECHO_CHARS:  # no spelling of the personal keys is this long
+        return None
+    return _PERSONAL.get(_NOT_ALNUM.sub("", key.lower()))
 
 
 class _Object(list):
