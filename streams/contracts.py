@@ -40,6 +40,7 @@ MAX_ACCOUNT_HOLDERS = 10_000
 # Reasons are stored, printed and published: short, and never a long offending value in full.
 MAX_REASON_CHARS = 300
 MAX_ECHO_CHARS = 40
+MAX_TEXT_CHARS = 200
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
@@ -144,7 +145,9 @@ Integer = Annotated[int, BeforeValidator(_json_integer)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Year = Annotated[Integer, Field(ge=EARLIEST_DATE.year, le=LATEST_DATE.year)]
 Month = Annotated[str, Field(strict=True), AfterValidator(_month)]
-Text = Annotated[str, Field(min_length=1, max_length=200, strict=True), AfterValidator(_printable)]
+Text = Annotated[
+    str, Field(min_length=1, max_length=MAX_TEXT_CHARS, strict=True), AfterValidator(_printable)
+]
 MonthlyCents = Annotated[Integer, Field(ge=0, le=MAX_MONTHLY_CENTS)]
 BalanceCents = Annotated[Integer, Field(ge=0, le=MAX_BALANCE_CENTS)]
 BankAccount = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Za-z]{6,34}$")]
@@ -343,7 +346,11 @@ def _clip(key: str) -> str:
 def _event_id_of(obj: dict[str, Any]) -> str | None:
     """The message's event_id, when it is one fit to store beside the rejection."""
     value = obj.get("event_id")
-    if isinstance(value, str) and 0 < len(value) <= 200 and not _UNPRINTABLE.search(value):
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_TEXT_CHARS
+        and not _UNPRINTABLE.search(value)
+    ):
         return value
     return None
 
@@ -371,7 +378,7 @@ def decode(raw: bytes | str) -> LifeEvent | Rejection:
         text, original = raw, None
     try:
         return _decode(text, original)
-    except Exception as exc:  # the promise is a Rejection; a test fails on this reason
+    except Exception as exc:  # the promise is a Rejection (the fuzz test fails on this reason)
         reason = f"internal error: {type(exc).__name__}"
         return Rejection(payload=text, reason=reason, original=original)
 
@@ -445,7 +452,7 @@ _KEEP_LAST_4, _KEEP_FIRST_1 = "last4", "first1"
 _PERSONAL = {"nationalid": _KEEP_LAST_4, "name": _KEEP_FIRST_1, "bankaccount": _KEEP_LAST_4}
 _KEYED_TEXT = re.compile(
     r'("([ _-]*(?:national[ _-]*id|name|bank[ _-]*account)[ _-]*)"\s*:\s*)'
-    r'(?:"((?:[^"\\]|\\.)*)("?)|([^\s,\]}]+))',
+    r'(?:"((?:[^"\\]++|\\.)*+)("?)|([^\s,\]}]+))',
     re.I | re.S,
 )
 _LONG_NUMBER = re.compile(r"\d{8,}")
