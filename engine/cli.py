@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -14,7 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
+from engine.errors import UserError
 from engine.settings import Settings
 from engine.simulation import SimulationOutcome, simulate
 from engine.wiring import Engine, open_engine
@@ -23,7 +28,31 @@ from streams.contracts import mask_payload
 
 T = TypeVar("T")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# Exit codes: 1 = not found / not available now, 2 = a usage error, 70 = a bug (EX_SOFTWARE),
+# 130 = interrupted.
+UNEXPECTED = 70
+INTERRUPTED = 130
+
+
+class Commands(TyperGroup):
+    """Runs a command so that no traceback reaches the user: a ``UserError`` becomes one line and
+    its exit code, anything unexpected one line and exit 70 (the traceback with BENEFITS_DEBUG=1).
+    Typer's own usage errors and exits pass through unchanged."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except UserError as exc:
+            raise fail(exc.message, exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(INTERRUPTED) from None
+        except Exception as exc:
+            raise unexpected(exc) from None
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=Commands)
 # No emoji codes or markup in data: event IDs like "scheduler:birthday:..." must print as they are.
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
@@ -44,25 +73,36 @@ def _store(store: str | None) -> str:
 
 
 def _query(store: str | None, read: Callable[[ReadModelView], T]) -> T:
-    """Open the store, read from its read model, close it."""
-    engine = _open(store)
+    """Open an existing store (never creating one, never locking), read its read model, close."""
+    engine = open_engine(_store(store), must_exist=True)
     try:
         return read(engine.view)
     finally:
         engine.close()
 
 
+def fail(message: str, code: int) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr; raise what this returns to exit ``code``."""
+    line = " ".join(message.split())
+    err.print(Text.assemble(("error:", "red"), " ", line), soft_wrap=True)
+    return typer.Exit(code)
+
+
+def unexpected(exc: BaseException) -> typer.Exit:
+    """A bug or an unforeseen failure: one line, and the traceback only when asked for."""
+    if os.environ.get("BENEFITS_DEBUG", "") not in ("", "0"):
+        traceback.print_exception(exc, file=sys.stderr)
+    message = f"unexpected {type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return fail(f"{message} (set BENEFITS_DEBUG=1 for the traceback)", UNEXPECTED)
+
+
 def _no_such_person(person_id: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] no person with person_id {person_id!r} in this store")
-    return typer.Exit(1)
+    return fail(f"no person with person_id {person_id!r} in this store", 1)
 
 
-def _open(store: str | None) -> Engine:
-    try:
-        return open_engine(_store(store))
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+def _at_least_one(value: int, option: str) -> None:
+    if value < 1:
+        raise fail(f"{option} must be 1 or more, got {value}", 2)
 
 
 @app.command()
@@ -80,11 +120,10 @@ def run(
     json_output: JsonOption = False,
 ) -> None:
     """Process a JSON-lines file of life events in embedded mode on a simulated clock."""
-    if not input.is_file():
-        err.print(f"[red]error:[/red] no such file: {input}")
-        raise typer.Exit(2)
+    _check_input(input, until)
     until_day = _parse_day(until, "--until") if until else None
-    engine = _open(store)
+    _at_least_one(batch_size, "--batch-size")
+    engine = open_engine(_store(store), exclusive=True)
     try:
         outcome = run_simulation(
             engine, input, until_day, batch_size, show_progress=not json_output
@@ -97,12 +136,29 @@ def run(
         print_outcome(outcome)
 
 
+def _check_input(path: Path, until: str | None) -> None:
+    """The input must be a readable file; an empty one only makes sense with --until."""
+    if path.is_dir():
+        raise fail(f"--input {path} is a directory; give a JSON-lines file of life events", 2)
+    if not path.is_file():
+        raise fail(f"no such file: {path}", 2)
+    try:
+        with path.open("rb") as handle:
+            empty = all(not line.strip() for line in handle)
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}", 2) from None
+    if empty and until is None:
+        raise fail(
+            f"{path} holds no life events (to run only the daily jobs, give --until YYYY-MM-DD)",
+            2,
+        )
+
+
 def _parse_day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]error:[/red] {option} must be a date written YYYY-MM-DD, got {value!r}")
-        raise typer.Exit(2) from None
+        raise fail(f"{option} must be a date written YYYY-MM-DD, got {value!r}", 2) from None
 
 
 def run_simulation(
@@ -274,9 +330,13 @@ def payroll(
 ) -> None:
     """Summarise a monthly payment run: instructions, total, and who was skipped and why."""
     if len(month) != 7 or not _is_day(month + "-01"):
-        err.print(f"[red]error:[/red] --month must be written YYYY-MM, got {month!r}")
-        raise typer.Exit(2)
-    summary = _query(store, lambda view: view.payroll(month))
+        raise fail(f"--month must be written YYYY-MM, got {month!r}", 2)
+    last_day, summary = _query(store, lambda view: (view.last_processed_day(), view.payroll(month)))
+    if last_day is None or last_day < date.fromisoformat(month + "-01"):
+        done = f"up to {last_day}" if last_day else "none yet"
+        raise fail(
+            f"the payroll for {month} has not run yet (the store has processed days {done})", 1
+        )
     if json_output:
         print(json.dumps(summary, indent=2))
         return
@@ -325,7 +385,7 @@ def rejected(store: StoreOption = None, json_output: JsonOption = False) -> None
 @app.command()
 def rebuild(store: StoreOption = None) -> None:
     """Drop the read models and rebuild them from the event store."""
-    engine = _open(store)
+    engine = open_engine(_store(store), must_exist=True, exclusive=True)
     try:
         engine.view.clear(engine.intake.name)
         count = engine.refresh()
@@ -369,6 +429,7 @@ def demo(
     """Generate a realistic synthetic population and its life events, process them, report."""
     from engine.demo import run_demo
 
+    _at_least_one(people, "--people")
     run_demo(people=people, seed=seed, store=store, console=out)
 
 
@@ -376,4 +437,6 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
+    except Exception as exc:  # outside any command, e.g. while reading the command line
+        sys.exit(unexpected(exc).exit_code)

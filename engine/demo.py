@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shlex
 import shutil
 import time
 from collections import Counter
@@ -17,7 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from domain.resident_id import make_resident_id
-from engine.wiring import open_engine
+from engine.settings import redacted_url
+from engine.wiring import lock_store, open_engine
+from projections.database import sqlite_path
 
 # A few real county-level region codes, so generated resident IDs look like real ones.
 REGIONS = ("110101", "110105", "310101", "310115", "440103", "440305", "510104", "330102")
@@ -184,17 +188,31 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
 
     started = time.perf_counter()
     folder = Path("var/demo")
+    fresh = store is None
     if store is None:
-        shutil.rmtree(folder, ignore_errors=True)
-        store = f"sqlite:///{folder / 'demo.db'}"
-    folder.mkdir(parents=True, exist_ok=True)
-    events = generate_events(people, seed)
-    path = folder / "life-events.jsonl"
-    with path.open("w", encoding="utf-8") as handle:
-        for event in events:
-            handle.write(json.dumps(event, ensure_ascii=False) + "\n")
-    console.print(f"Generated {people:,} people and {len(events):,} life events for 2026 → {path}")
-    engine = open_engine(store)
+        store = f"sqlite:///{(folder / 'demo.db').absolute()}"
+    # The writer lock first: a second demo on the same store stops here, before touching a file.
+    lock = lock_store(store)
+    try:
+        if fresh:
+            for leftover in folder.iterdir():
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                elif leftover.name != "demo.db.lock":
+                    leftover.unlink()
+        folder.mkdir(parents=True, exist_ok=True)
+        events = generate_events(people, seed)
+        path = folder / "life-events.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for event in events:
+                handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+        console.print(
+            f"Generated {people:,} people and {len(events):,} life events for 2026 → {path}"
+        )
+        engine = open_engine(store, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
     try:
         outcome = run_simulation(engine, path, YEAR_END, batch_size=1000, show_progress=True)
         print_outcome(outcome)
@@ -262,8 +280,22 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
     finally:
         engine.close()
     elapsed = time.perf_counter() - started
-    example = examples.get("held") or examples.get("terminated", "")
-    console.print(f"Done in {elapsed:.1f} s. Try: benefits status {example} --store {store}")
+    console.print(f"Done in {elapsed:.1f} s.")
+    example = (
+        examples.get("held") or examples.get("terminated") or min(examples.values(), default="")
+    )
+    if example:
+        # ./dev sets BENEFITS_CLI so that the line can be pasted as it is.
+        command = [*shlex.split(os.environ.get("BENEFITS_CLI") or "benefits"), "status", example]
+        command += ["--store", _pasteable(store)]
+        console.print(f"Try: {shlex.join(command)}", soft_wrap=True)
+
+
+def _pasteable(store: str) -> str:
+    """The store URL to print: a SQLite path made absolute, a password masked."""
+    if store.startswith("sqlite:///"):
+        return f"sqlite:///{Path(sqlite_path(store)).absolute()}"
+    return redacted_url(store)
 
 
 def _reason_kind(reason: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from engine.errors import SettingInvalid, StoreUnusable
 
 DEFAULT_STORE = "sqlite:///var/benefits.db"
 
@@ -28,9 +30,17 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get(ENVIRONMENT[f.name])
-            if raw:
-                values[f.name] = int(raw) if f.type in ("int", int) else raw
+            name = ENVIRONMENT[f.name]
+            raw = env.get(name)
+            if not raw:
+                continue
+            if f.type in ("int", int):
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise SettingInvalid(f"{name} must be a whole number, got {raw!r}") from None
+            else:
+                values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -53,19 +63,43 @@ def eventsourcing_environment(store_url: str) -> dict[str, str]:
     if parts.scheme == "sqlite":
         from projections.database import sqlite_path
 
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": sqlite_path(store_url),
-        }
+        try:
+            path = sqlite_path(store_url)
+        except ValueError as exc:
+            raise StoreUnusable(str(exc)) from None
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
     if parts.scheme in ("postgres", "postgresql"):
+        from projections.database import CONNECT_TIMEOUT_SECONDS
+
+        try:
+            port = parts.port
+        except ValueError:
+            raise StoreUnusable(
+                f"the port in {redacted_url(store_url)} is not a port number"
+            ) from None
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_PORT": str(port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            # Fail within seconds, not the library's 30, when the server does not answer.
+            "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
         }
-    raise ValueError(
-        f"unsupported store URL {store_url!r}: use sqlite:///path.db or postgresql://user@host/db"
+    raise StoreUnusable(
+        f"unsupported store URL {redacted_url(store_url)!r}:"
+        " use sqlite:///path.db or postgresql://user:password@host:port/db"
     )
+
+
+def redacted_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to print or log."""
+    parts = urlsplit(url)
+    if not parts.netloc or "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    if ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

@@ -1,13 +1,41 @@
-"""Builds the intake application and the read model for one store URL."""
+"""Builds the intake application and the read model for one store URL, after making sure the store
+can be used as asked: its path or server is usable, it exists (for commands that only read it) and
+no other writer is using it (for commands that write; see ``lock_store``)."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import re
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, unquote, urlsplit
 
-from engine.settings import eventsourcing_environment
-from projections.database import Database
+from eventsourcing.persistence import PersistenceError
+
+from engine.errors import StoreBusy, StoreNotFound, StoreUnavailable, StoreUnusable
+from engine.settings import eventsourcing_environment, redacted_url
+from projections.database import Database, connect_postgres
 from projections.status import ReadModelView, StatusProjection, catch_up
 from streams.intake import LifeEventIntake
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Any of these tables means a store is there: the event store's (its SQLite and PostgreSQL names)
+# and the read model's tracked positions.
+STORE_TABLES = ("stored_events", f"{LifeEventIntake.name.lower()}_events", "projection_position")
+# The PostgreSQL advisory lock key of the writer lock: one stable 64-bit number for every process.
+WRITER_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"benefits-engine writer").digest()[:8], "big", signed=True
+)
+
+
+class WriterLock(Protocol):
+    """The store's exclusive writer lock, held until ``release`` or the end of the process."""
+
+    def release(self) -> None: ...
 
 
 @dataclass
@@ -16,6 +44,7 @@ class Engine:
 
     intake: LifeEventIntake
     projection: StatusProjection
+    lock: WriterLock | None = None
 
     @property
     def view(self) -> ReadModelView:
@@ -26,11 +55,44 @@ class Engine:
         return catch_up(self.intake, self.projection)
 
     def close(self) -> None:
-        self.intake.close()
-        self.view.database.close()
+        try:
+            self.intake.close()
+            self.view.database.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
 
 
-def open_engine(store_url: str, aggregate_cache: int = 100_000) -> Engine:
+def open_engine(
+    store_url: str,
+    aggregate_cache: int = 100_000,
+    *,
+    must_exist: bool = False,
+    exclusive: bool = False,
+    lock: WriterLock | None = None,
+) -> Engine:
+    """Open the store. ``must_exist``: raise ``StoreNotFound`` (creating nothing) unless a store is
+    already there, for commands that only read. ``exclusive``: take the writer lock first, raising
+    ``StoreBusy`` if another writer holds it; or pass a ``lock`` already taken with
+    ``lock_store``. The engine releases its lock on ``close``."""
+    if exclusive and lock is None:
+        lock = lock_store(store_url, must_exist=must_exist)
+    else:
+        check_store(store_url, must_exist=must_exist)
+        if not must_exist:
+            _make_folder(store_url)
+    try:
+        return _build(store_url, aggregate_cache, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Engine:
+    import psycopg
+
     env = eventsourcing_environment(store_url)
     # Aggregates stay in memory between batches. The intake is the only writer of a person
     # (Kafka keys by person), so no fast-forward read per person; on a conflict the intake
@@ -38,6 +100,247 @@ def open_engine(store_url: str, aggregate_cache: int = 100_000) -> Engine:
     env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
     env["AGGREGATE_CACHE_FASTFORWARD"] = "n"
     env["DEEPCOPY_FROM_AGGREGATE_CACHE"] = "n"
-    intake = LifeEventIntake(env=env)
-    projection = StatusProjection(ReadModelView(Database(store_url)))
-    return Engine(intake=intake, projection=projection)
+    intake: LifeEventIntake | None = None
+    database: Database | None = None
+    try:
+        intake = LifeEventIntake(env=env)
+        database = Database(store_url)
+        projection = StatusProjection(ReadModelView(database))
+    except (PersistenceError, sqlite3.Error, psycopg.Error) as exc:
+        _close_quietly(intake, database)
+        raise StoreUnavailable(
+            f"cannot open the store at {_where(store_url)}: {_reason(exc, store_url)}"
+        ) from None
+    except BaseException:
+        _close_quietly(intake, database)
+        raise
+    return Engine(intake=intake, projection=projection, lock=lock)
+
+
+def _close_quietly(intake: LifeEventIntake | None, database: Database | None) -> None:
+    for part in (intake, database):
+        if part is not None:
+            try:
+                part.close()
+            except Exception:  # already reporting the error that brought us here
+                pass
+
+
+def check_store(store_url: str, *, must_exist: bool = False) -> None:
+    """Raise a ``StoreError`` unless ``store_url`` names a usable store (one that is already there,
+    with ``must_exist``). Creates nothing."""
+    env = eventsourcing_environment(store_url)  # raises StoreUnusable for a URL of no known kind
+    if "SQLITE_DBNAME" in env:
+        _check_sqlite(Path(env["SQLITE_DBNAME"]), must_exist)
+    else:
+        _check_postgres(store_url, must_exist)
+
+
+def lock_store(store_url: str, *, must_exist: bool = False) -> WriterLock:
+    """Check the store as ``check_store`` does, then take its exclusive writer lock or raise
+    ``StoreBusy``. SQLite: ``flock`` on ``<db>.lock`` beside the database file. PostgreSQL: a
+    session advisory lock on a connection of its own. Either way the lock goes with the process,
+    so a crashed writer never leaves the store locked."""
+    check_store(store_url, must_exist=must_exist)
+    env = eventsourcing_environment(store_url)
+    if "SQLITE_DBNAME" in env:
+        _make_folder(store_url)
+        return _FileLock(Path(env["SQLITE_DBNAME"]))
+    return _AdvisoryLock(store_url)
+
+
+# ----- SQLite
+
+
+def _check_sqlite(path: Path, must_exist: bool) -> None:
+    where = path.absolute()
+    if path.is_dir():
+        raise StoreUnusable(f"{where} is a directory, not a store file")
+    if not path.exists():
+        _check_creatable(path)
+        if must_exist:
+            raise StoreNotFound(_no_store(str(where)))
+        return
+    if not path.is_file():
+        raise StoreUnusable(f"{where} is not a regular file, so it cannot hold a store")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreUnusable(f"cannot read {where}: {exc.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise StoreUnusable(f"{where} is not a store: it is not a SQLite database")
+    if not must_exist and not os.access(path, os.W_OK):
+        raise StoreUnusable(f"{where} is read-only, so nothing can be written to it")
+    if must_exist and not _sqlite_has_store(path):
+        raise StoreNotFound(_no_store(str(where)))
+
+
+def _check_creatable(path: Path) -> None:
+    """The nearest folder above ``path`` that exists must be a folder we may write in."""
+    where = path.absolute()
+    for folder in where.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise StoreUnusable(f"{where} cannot hold a store: {folder} is not a directory")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise StoreUnusable(f"{where} cannot hold a store: {folder} is not writable")
+            return
+
+
+def _sqlite_has_store(path: Path) -> bool:
+    where = path.absolute()
+    try:
+        # Read-only, so that looking creates no database where there was none.
+        connection = sqlite3.connect(f"file:{quote(str(where))}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            names = {row[0] for row in rows}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnusable(f"{where} is not a usable SQLite database: {exc}") from None
+    return bool(names.intersection(STORE_TABLES))
+
+
+def _make_folder(store_url: str) -> None:
+    env = eventsourcing_environment(store_url)
+    if "SQLITE_DBNAME" not in env:
+        return
+    path = Path(env["SQLITE_DBNAME"])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnusable(
+            f"{path.absolute()} cannot hold a store: cannot create {path.parent}: {exc.strerror}"
+        ) from None
+
+
+class _FileLock:
+    """``flock`` on a sidecar file; the holder writes its process ID there for the busy message.
+    The file stays after release: deleting it could let two writers lock two different files."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreUnusable(
+                f"cannot create the lock file {self.path.absolute()}: {exc.strerror}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise StoreBusy(_busy(str(database.absolute()), holder)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # no stale process ID for the next busy message
+            os.close(self._fd)  # closing the file drops the flock
+            self._fd = None
+
+
+# ----- PostgreSQL
+
+
+def _connect(store_url: str, must_exist: bool = False) -> Any:
+    import psycopg
+
+    try:
+        return connect_postgres(store_url, autocommit=True)
+    except psycopg.Error as exc:
+        reason = _reason(exc, store_url)
+        database = unquote(urlsplit(store_url).path.lstrip("/"))
+        if must_exist and re.search(r'database ".*" does not exist', reason):
+            raise StoreNotFound(f"{_no_store(_where(store_url))}: {reason}") from None
+        raise StoreUnavailable(
+            f"cannot connect to PostgreSQL at {_where(store_url)}"
+            f" (database {database or 'postgres'!r}): {reason}"
+        ) from None
+
+
+def _check_postgres(store_url: str, must_exist: bool) -> None:
+    connection = _connect(store_url, must_exist)
+    try:
+        if must_exist:
+            found = connection.execute(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+                (list(STORE_TABLES),),
+            ).fetchone()[0]
+            if not found:
+                raise StoreNotFound(_no_store(redacted_url(store_url)))
+    finally:
+        connection.close()
+
+
+class _AdvisoryLock:
+    """A session-level ``pg_try_advisory_lock`` on a dedicated connection; closing the connection
+    (or losing it) releases the lock."""
+
+    def __init__(self, store_url: str) -> None:
+        import psycopg
+
+        self._connection: Any = _connect(store_url)
+        try:
+            row = self._connection.execute(
+                "SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)
+            ).fetchone()
+        except psycopg.Error as exc:
+            self.release()
+            raise StoreUnavailable(
+                f"cannot lock the store at {_where(store_url)}: {_reason(exc, store_url)}"
+            ) from None
+        if not row[0]:
+            self.release()
+            raise StoreBusy(_busy(redacted_url(store_url), ""))
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+# ----- messages
+
+
+def _no_store(where: str) -> str:
+    return (
+        f"no store at {where} (nothing has been processed there yet:"
+        " run `benefits run --input EVENTS.jsonl` or `benefits demo` first)"
+    )
+
+
+def _busy(where: str, holder: str) -> str:
+    by = f" (process {holder})" if holder.isdigit() else ""
+    return (
+        f"the store at {where} is busy: another writer{by} is using it;"
+        " try again when it has finished"
+    )
+
+
+def _where(store_url: str) -> str:
+    """How messages name a store: the SQLite file, or PostgreSQL's host and port."""
+    parts = urlsplit(store_url)
+    if parts.scheme == "sqlite":
+        return str(Path(eventsourcing_environment(store_url)["SQLITE_DBNAME"]).absolute())
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+
+
+def _reason(exc: BaseException, store_url: str) -> str:
+    """The first line of a driver's message, without the host and port we name already and never
+    with the password."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    text = re.sub(r"^connection failed: ", "", text)
+    text = re.sub(r'^connection to server at "[^"]*"( \([^)]*\))?, port \d+ failed: ', "", text)
+    password = urlsplit(store_url).password
+    if password:
+        for secret in {password, unquote(password)}:
+            text = text.replace(secret, "***")
+    return text.strip() or type(exc).__name__

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+# Seconds to wait for a PostgreSQL server before giving up (libpq's connect_timeout).
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class Database:
@@ -24,9 +26,7 @@ class Database:
     def _connect(self) -> Any:
         if self._connection is None:
             if self.is_postgres:
-                import psycopg
-
-                self._connection = psycopg.connect(self.url)
+                self._connection = connect_postgres(self.url)
             else:
                 path = sqlite_path(self.url)
                 self._connection = sqlite3.connect(path, timeout=30)
@@ -80,10 +80,17 @@ class Cursor:
         return list(self._cursor.fetchall())
 
 
+def connect_postgres(url: str, autocommit: bool = False) -> Any:
+    """A psycopg connection that gives up after ``CONNECT_TIMEOUT_SECONDS``."""
+    import psycopg
+
+    return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=autocommit)
+
+
 def sqlite_path(url: str) -> str:
-    """The file path in ``sqlite:///relative.db`` or ``sqlite:////absolute.db``."""
+    """The file path in ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (nothing is
+    created here: whoever writes makes the folder)."""
     path = url.removeprefix("sqlite:///")
     if path == url or not path:
         raise ValueError(f"expected sqlite:///path.db, got {url!r}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return path
