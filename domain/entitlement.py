@@ -24,16 +24,17 @@ from domain.policy import PolicyVersion, policy_in_force
 
 # Within one day: other agencies' events first (as a file replay applies them), then the
 # scheduler's deadline marks, then cycle openings, then the payroll. So a hold that falls on the
-# first of a month takes effect before that month's payroll.
+# first of a month takes effect before that month's payroll. Evidence of life comes before a
+# death registered the same day: the person was alive that day.
 FACT_ORDER: dict[str, int] = {
     "person_registered": 0,
     "bank_account_changed": 1,
     "retirement_eligible": 2,
-    "death_registered": 3,
-    "custody_started": 4,
-    "custody_ended": 5,
-    "life_evidence": 6,
-    "liveness_verified": 7,
+    "life_evidence": 3,
+    "liveness_verified": 4,
+    "death_registered": 5,
+    "custody_started": 6,
+    "custody_ended": 7,
     "payment_reviewed": 8,
     "certification_deadline_reached": 9,
     "birthday_month_started": 10,
@@ -290,6 +291,7 @@ class Replay:
         self.dead = False
         self.custody: dict[str, dict[str, date]] = {}
         self.evidence: list[Fact] = []
+        self.checks: list[Fact] = []  # liveness checks
         self.cycles: dict[int, Cycle] = {}
         self.cycle: Cycle | None = None
         self.decisions: list[Decision] = []
@@ -474,6 +476,7 @@ class Replay:
     def _on_liveness_verified(self, fact: Fact, policy: PolicyVersion) -> None:
         if self._after_death(fact, policy):
             return
+        self.checks.append(fact)
         cycle = self.open_cycle()
         if cycle is not None and fact.on >= cycle.opened_on:
             self._certify(cycle, "liveness", fact, fact.on, policy)
@@ -494,7 +497,12 @@ class Replay:
         self._decide(f"cycle_opened:{year}", "cycle_opened", fact, policy, "birthday_month")
         window_start = fact.on - timedelta(days=rules.evidence_lookback_days)
         recent = [e for e in self.evidence if window_start <= e.on <= fact.on]
-        if recent:
+        same_day = [c for c in self.checks if c.on == fact.on]  # a check on the opening day
+        if same_day:
+            self._certify(
+                cycle, "liveness", max(same_day, key=Fact.sort_key), fact.on, policy, fact
+            )
+        elif recent:
             evidence = max(recent, key=Fact.sort_key)
             self._certify(cycle, "silent", evidence, max(fact.on, evidence.on), policy, fact)
 

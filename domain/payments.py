@@ -171,6 +171,7 @@ RECOVERY_REASONS = {
     "death": "paid_after_death",
     "custody": "paid_during_custody",
     "review_rejected": "review_rejected",
+    "held_uncertified": "held_never_certified",
     "not_due": "not_due",
 }
 
@@ -245,6 +246,8 @@ class _Settler:
         pension = run.pension_cents
         if run.status is BenefitStatus.HELD:
             cycle = self.a.cycles.get(run.held_cycle) if run.held_cycle is not None else None
+            if cycle is not None and cycle.status == "closed":  # by a death: never certified
+                return MonthPosition(month, "not_owed", 0, paid, "held_uncertified")
             if cycle is None or cycle.status != "certified":
                 return MonthPosition(month, "pending_hold", pension, paid, "held")
         review = self.review_state(month)
