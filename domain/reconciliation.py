@@ -65,7 +65,7 @@ def summarise(assessment: Assessment, settlement: Settlement) -> dict[str, Any]:
         **standing.as_dict(),
         "monthly_pension_cents": assessment.pension_cents,
         "overpayment_cents": sum(settlement.recovered.values()),
-        "overpaid_months": sorted(settlement.recovered),
+        "overpayment_by_month": settlement.recovered,
         "arrears_owed": arrears,
         "arrears_owed_cents": sum(arrears.values()),
         "payments_withheld": settlement.withheld,
