@@ -257,7 +257,7 @@ def _connect(store_url: str, must_exist: bool = False) -> Any:
         reason = _reason(exc, store_url)
         database = unquote(urlsplit(store_url).path.lstrip("/"))
         if must_exist and re.search(r'database ".*" does not exist', reason):
-            raise StoreNotFound(f"{_no_store(_where(store_url))}: {reason}") from None
+            raise StoreNotFound(f"{_no_store(redacted_url(store_url))}: {reason}") from None
         raise StoreUnavailable(
             f"cannot connect to PostgreSQL at {_where(store_url)}"
             f" (database {database or 'postgres'!r}): {reason}"

@@ -1,0 +1,68 @@
+"""On a real PostgreSQL server: reading a database without a store says so and creates nothing, and
+a second writer finds the store busy while another holds the writer lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from engine.wiring import WRITER_LOCK_KEY
+from tests.cli import cli
+from tests.events import custody_started, person_registered, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+
+def tables(database_url: str) -> list[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def error_line(code: int, output: str, expected_code: int) -> str:
+    assert code == expected_code, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), output
+    return lines[0]
+
+
+def test_reading_an_empty_postgres_database_says_no_store_and_creates_no_tables(
+    database_url: str,
+) -> None:
+    port = urlsplit(database_url).port
+    for command in (["status", "P1"], ["payroll", "--month", "2026-01"], ["rejected"], ["rebuild"]):
+        line = error_line(*cli(*command, "--store", database_url), 1)
+        assert f"no store at postgresql://postgres@127.0.0.1:{port}/" in line
+    assert tables(database_url) == []
+
+
+def test_reading_a_postgres_database_that_does_not_exist_says_no_store(database_url: str) -> None:
+    parts = urlsplit(database_url)
+    missing = urlunsplit(parts._replace(path=parts.path + "_missing"))
+    line = error_line(*cli("status", "P1", "--store", missing), 1)
+    assert "no store at" in line and "does not exist" in line
+
+
+def test_a_second_writer_on_postgres_finds_the_store_busy(
+    tmp_path: Path, database_url: str
+) -> None:
+    first = write_jsonl(tmp_path / "first.jsonl", [person_registered("P1")])
+    code, output = cli("run", "--input", str(first), "--store", database_url)
+    assert code == 0, output
+    more = write_jsonl(tmp_path / "more.jsonl", [custody_started("P1", "2026-02-01")])
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        assert holder.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)).fetchone()[0]
+        for command in (["run", "--input", str(more)], ["rebuild"]):
+            line = error_line(*cli(*command, "--store", database_url), 1)
+            assert "is busy" in line
+        code, output = cli("status", "P1", "--store", database_url, "--json")
+        assert code == 0 and '"benefit_status": "active"' in output
+    code, output = cli("run", "--input", str(more), "--store", database_url)
+    assert code == 0, output
+    code, output = cli("status", "P1", "--store", database_url, "--json")
+    assert code == 0 and '"benefit_status": "suspended"' in output
