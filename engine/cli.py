@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -32,6 +33,8 @@ T = TypeVar("T")
 # 130 = interrupted.
 UNEXPECTED = 70
 INTERRUPTED = 130
+# user:password@ in any URL a message quotes, e.g. a driver's error about the store
+PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]+@")
 
 
 class Commands(TyperGroup):
@@ -83,7 +86,7 @@ def _query(store: str | None, read: Callable[[ReadModelView], T]) -> T:
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print ``error: message`` as one line on stderr; raise what this returns to exit ``code``."""
-    line = " ".join(message.split())
+    line = PASSWORD_IN_URL.sub(r"\1***@", " ".join(message.split()))
     err.print(Text.assemble(("error:", "red"), " ", line), soft_wrap=True)
     return typer.Exit(code)
 
@@ -191,6 +194,10 @@ def outcome_json(outcome: SimulationOutcome) -> dict[str, Any]:
         "accepted": outcome.intake.accepted,
         "rejected": outcome.intake.rejected,
         "duplicates": outcome.intake.duplicates,
+        "already_processed": outcome.already_processed,
+        "waiting_for_registration": outcome.still_waiting,
+        "released_on_registration": outcome.intake.released,
+        "expired_unregistered": outcome.intake.expired,
         "scheduled_events": outcome.scheduled_events,
         "first_day": outcome.first_day.isoformat() if outcome.first_day else None,
         "last_day": outcome.last_day.isoformat() if outcome.last_day else None,
@@ -206,6 +213,17 @@ def print_outcome(outcome: SimulationOutcome) -> None:
     table.add_row("accepted", str(summary["accepted"]))
     table.add_row("rejected (see `benefits rejected`)", str(summary["rejected"]))
     table.add_row("duplicates ignored", str(summary["duplicates"]))
+    if outcome.already_processed:
+        table.add_row("already processed by an earlier run", str(outcome.already_processed))
+    if outcome.intake.released:
+        table.add_row("applied once their person was registered", str(outcome.intake.released))
+    if outcome.intake.expired:
+        table.add_row(
+            "person never registered: dead-lettered after the grace period",
+            str(outcome.intake.expired),
+        )
+    if outcome.still_waiting:
+        table.add_row("waiting for their person's registration", str(outcome.still_waiting))
     table.add_row("raised by the daily jobs", str(summary["scheduled_events"]))
     if outcome.days:
         table.add_row(

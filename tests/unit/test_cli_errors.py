@@ -328,6 +328,20 @@ def test_an_unexpected_error_is_one_line_and_exit_70(
     assert "Traceback" in result.stderr and "boom" in result.stderr
 
 
+def test_an_unexpected_error_quoting_a_url_never_shows_its_password(
+    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populated(tmp_path, store)
+
+    def broken(self: ReadModelView) -> None:
+        raise ConnectionError("lost postgresql://admin:secret@db:5432/benefits")
+
+    monkeypatch.setattr(ReadModelView, "dead_letters", broken)
+    monkeypatch.delenv("BENEFITS_DEBUG", raising=False)
+    line = error_line(invoke("rejected", "--store", store), 70)
+    assert "postgresql://admin:***@db:5432/benefits" in line and "secret" not in line
+
+
 def test_an_interrupt_exits_130(
     tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
