@@ -131,7 +131,10 @@ def check_store(store_url: str, *, must_exist: bool = False) -> None:
     with ``must_exist``). Creates nothing."""
     env = eventsourcing_environment(store_url)  # raises StoreUnusable for a URL of no known kind
     if "SQLITE_DBNAME" in env:
-        _check_sqlite(Path(env["SQLITE_DBNAME"]), must_exist)
+        name = env["SQLITE_DBNAME"]
+        if name.endswith("/"):
+            raise StoreUnusable(f"{name} names a folder; name a file in it, e.g. {name}benefits.db")
+        _check_sqlite(Path(name), must_exist)
     else:
         _check_postgres(store_url, must_exist)
 

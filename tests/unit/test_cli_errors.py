@@ -94,6 +94,12 @@ def test_a_store_under_a_regular_file_is_a_usage_error(tmp_path: Path) -> None:
         assert "somefile.txt" in line and "is not a directory" in line
 
 
+def test_a_store_url_ending_in_a_slash_names_a_folder(tmp_path: Path) -> None:
+    line = error_line(invoke("demo", "--people", "1", "--store", f"sqlite:///{tmp_path}/new/"), 2)
+    assert f"{tmp_path}/new/ names a folder" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_store_url_of_an_unknown_kind_never_shows_its_password() -> None:
     line = error_line(invoke("status", "P1", "--store", "mysql://admin:secret@db/benefits"), 2)
     assert "unsupported store URL" in line and "secret" not in line
