@@ -21,6 +21,7 @@ from domain.payments import mask_account
 from domain.pensioner import Pensioner, person_aggregate_id
 from projections.database import Database
 from streams.dead_letters import DeadLetter
+from streams.waiting import WaitingEvents
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS person_status ("
@@ -56,7 +57,11 @@ SCHEMA = (
     " event_id TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (aggregate_id, notice_key))",
     "CREATE TABLE IF NOT EXISTS dead_letters ("
     " fingerprint TEXT PRIMARY KEY, notification_id BIGINT NOT NULL, event_id TEXT,"
-    " source TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL)",
+    " source TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL, original_base64 TEXT)",
+    "CREATE TABLE IF NOT EXISTS waiting_events ("
+    " waiting_key TEXT NOT NULL, event_id TEXT NOT NULL, parked_on TEXT NOT NULL,"
+    " PRIMARY KEY (waiting_key, event_id))",
+    "CREATE INDEX IF NOT EXISTS waiting_events_by_day ON waiting_events (parked_on)",
     "CREATE TABLE IF NOT EXISTS projection_position ("
     " name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
 )
@@ -73,6 +78,7 @@ class DeadLetterRow:
     source: str
     reason: str
     payload: str
+    original_base64: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class _Changes:
     instructions: list[tuple[Any, ...]]
     skips: list[tuple[str, str, str, str]]
     history: list[tuple[str, int, str, str]]
+    parked: list[tuple[str, str, str]]
+    unparked: list[tuple[str, str]]
 
 
 class ReadModelView(TrackingRecorder):
@@ -209,12 +217,30 @@ class ReadModelView(TrackingRecorder):
             )
             cursor.executemany(
                 "INSERT INTO dead_letters"
-                " (fingerprint, notification_id, event_id, source, reason, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+                " (fingerprint, notification_id, event_id, source, reason, payload,"
+                " original_base64) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (fingerprint) DO NOTHING",
                 [
-                    (fp, nid, row.event_id, row.source, row.reason, row.payload)
+                    (
+                        fp,
+                        nid,
+                        row.event_id,
+                        row.source,
+                        row.reason,
+                        row.payload,
+                        row.original_base64,
+                    )
                     for fp, nid, row in changes.dead_letters
                 ],
+            )
+            cursor.executemany(
+                "INSERT INTO waiting_events (waiting_key, event_id, parked_on) VALUES (?, ?, ?)"
+                " ON CONFLICT (waiting_key, event_id) DO NOTHING",
+                changes.parked,
+            )
+            cursor.executemany(
+                "DELETE FROM waiting_events WHERE waiting_key = ? AND event_id = ?",
+                changes.unparked,
             )
             self._track(cursor, tracking)
 
@@ -228,6 +254,7 @@ class ReadModelView(TrackingRecorder):
                 "payment_instructions",
                 "payroll_skips",
                 "decision_history",
+                "waiting_events",
             ):
                 cursor.execute(f"DELETE FROM {table}")
             cursor.execute("DELETE FROM dead_letters")
@@ -280,10 +307,25 @@ class ReadModelView(TrackingRecorder):
     def dead_letters(self) -> list[DeadLetterRow]:
         with self.database.transaction() as cursor:
             rows = cursor.execute(
-                "SELECT event_id, source, reason, payload FROM dead_letters"
+                "SELECT event_id, source, reason, payload, original_base64 FROM dead_letters"
                 " ORDER BY notification_id"
             ).fetchall()
         return [DeadLetterRow(*row) for row in rows]
+
+    def waiting_due(self, cutoff: date) -> list[str]:
+        """The waiting rooms (aggregate IDs, hex) holding events parked on or before ``cutoff``."""
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT DISTINCT waiting_key FROM waiting_events WHERE parked_on <= ?"
+                " ORDER BY waiting_key",
+                (cutoff.isoformat(),),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def waiting_count(self) -> int:
+        """Events waiting for their person's registration."""
+        with self.database.transaction() as cursor:
+            return int(cursor.execute("SELECT COUNT(*) FROM waiting_events").fetchone()[0])
 
     def born_in_month(self, month: int, statuses: tuple[str, ...]) -> list[str]:
         """People born in ``month`` whose benefit status is one of ``statuses`` (indexed)."""
@@ -430,26 +472,41 @@ class StatusProjection(Projection[ReadModelView]):
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)
-        self._changes = _Changes({}, [], [], [], [], [])
+        self._changes = _Changes({}, [], [], [], [], [], [], [])
 
     def process_page(self, events: list[tuple[Any, Tracking]]) -> None:
         """Apply a page of (domain event, tracking) pairs and save them in one transaction."""
         if not events:
             return
         keys = {e.originator_id.hex for e, _ in events if isinstance(e, Pensioner.Event)}
-        self._changes = _Changes(self.view.load_docs(keys), [], [], [], [], [])
+        self._changes = _Changes(self.view.load_docs(keys), [], [], [], [], [], [], [])
         for domain_event, tracking in events:
             self.process_event(domain_event, tracking)
         self.view.save(self._changes, events[-1][1])
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
         key = domain_event.originator_id.hex
+        if isinstance(domain_event, WaitingEvents.EventParked):
+            self._changes.parked.append(
+                (
+                    domain_event.originator_id.hex,
+                    domain_event.event_id,
+                    domain_event.parked_on.isoformat(),
+                )
+            )
+            return
+        if isinstance(domain_event, (WaitingEvents.EventsReleased, WaitingEvents.EventsExpired)):
+            self._changes.unparked.extend(
+                (domain_event.originator_id.hex, event_id) for event_id in domain_event.event_ids
+            )
+            return
         if isinstance(domain_event, DeadLetter.Event):
             row = DeadLetterRow(
                 domain_event.event_id,
                 domain_event.source,
                 domain_event.reason,
                 domain_event.payload,
+                getattr(domain_event, "original_base64", None),
             )
             self._changes.dead_letters.append(
                 (domain_event.fingerprint, tracking.notification_id, row)

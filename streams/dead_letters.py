@@ -26,10 +26,18 @@ class DeadLetter(Aggregate):
 
     @event("LifeEventRejected")
     def __init__(
-        self, fingerprint: str, payload: str, reason: str, event_id: str | None, source: str
+        self,
+        fingerprint: str,
+        payload: str,
+        reason: str,
+        event_id: str | None,
+        source: str,
+        original_base64: str | None = None,
     ) -> None:
         self.fingerprint = fingerprint
         self.payload = payload
         self.reason = reason
         self.event_id = event_id
         self.source = source
+        # The exact bytes of a message that was not UTF-8 (``payload`` shows them decoded).
+        self.original_base64 = original_base64

@@ -8,11 +8,13 @@ Both the embedded (file) mode and the Kafka worker feed this same class.
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
@@ -25,8 +27,7 @@ from streams.contracts import (
     decode,
 )
 from streams.dead_letters import DeadLetter, dead_letter_id
-
-UNKNOWN_PERSON = "unknown person: no person_registered has been accepted for this person_id"
+from streams.waiting import EXPIRED_REASON, WaitingEvents, waiting_id
 
 
 class DateAsISO(Transcoding):
@@ -42,25 +43,43 @@ class DateAsISO(Transcoding):
 
 @dataclass(frozen=True)
 class Message:
-    """One inbound message and its position in its source (Kafka offset + 1, or line number)."""
+    """One inbound message and its position in its source (Kafka offset + 1, or line number),
+    with its decoding when the caller has already decoded it."""
 
     position: int
     value: bytes | str
+    decoded: LifeEvent | Rejection | None = None
+
+    def decode(self) -> LifeEvent | Rejection:
+        return self.decoded if self.decoded is not None else decode(self.value)
+
+    def identity(self) -> str:
+        """What makes two deliveries the same message: the event ID, or a rejection's bytes."""
+        decoded = self.decode()
+        return decoded.event_id if isinstance(decoded, LifeEvent) else decoded.fingerprint
 
 
 @dataclass
 class BatchOutcome:
-    """What one or more batches did, for summaries and progress."""
+    """What one or more batches did, for summaries and progress. ``statuses`` holds one entry
+    per message of a single batch, in order: accepted, duplicate, rejected or waiting."""
 
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    waiting: int = 0  # parked until their person's registration arrives
+    released: int = 0  # parked earlier, applied now that the registration arrived
+    expired: int = 0  # parked too long: dead-lettered
     decisions: Counter[str] = field(default_factory=Counter)
+    statuses: list[str] = field(default_factory=list)
 
     def add(self, other: BatchOutcome) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected += other.rejected
+        self.waiting += other.waiting
+        self.released += other.released
+        self.expired += other.expired
         self.decisions.update(other.decisions)
 
 
@@ -100,20 +119,57 @@ class LifeEventIntake(Application):
         return self.apply_messages(fresh, tracking=tracking, source=source)
 
     def apply_messages(
-        self, messages: Sequence[Message], tracking: Tracking | None = None, source: str = ""
+        self,
+        messages: Sequence[Message],
+        tracking: Tracking | None = None,
+        source: str = "",
+        today: date | None = None,
     ) -> BatchOutcome:
-        """Apply messages as one transaction (with ``tracking``, if given)."""
+        """Apply messages as one transaction (with ``tracking``, if given). ``today`` dates the
+        parking of an event whose person is not registered yet (default: the event's date)."""
         batch = _Batch(self, source or (tracking.application_name if tracking else "unknown"))
         for message in messages:
-            decoded = decode(message.value)
+            decoded = message.decode()
             if isinstance(decoded, Rejection):
                 batch.reject(decoded)
             else:
-                batch.apply(decoded, message.value)
+                batch.apply(decoded, message.value, today or decoded.occurred_on)
+        return self._save(batch, tracking)
+
+    def expire_waiting(self, waiting_keys: Iterable[str], today: date, grace_days: int) -> int:
+        """Dead-letter the events parked ``grace_days`` or more before ``today`` whose person is
+        still not registered (``waiting_keys``: the waiting rooms to look at, as hex IDs);
+        returns how many."""
+        batch = _Batch(self, "waiting")
+        cutoff = date.fromordinal(today.toordinal() - grace_days)
+        reason = EXPIRED_REASON.format(days=grace_days)
+        for key in waiting_keys:
+            waiting = self.repository.get(UUID(key))
+            due = waiting.due(cutoff)
+            if not due or self.pensioner(waiting.person_id) is not None:
+                continue
+            batch.aggregates[waiting.id] = waiting
+            for event_id in due:
+                parked = waiting.waiting[event_id]
+                batch.reject(
+                    Rejection(payload=parked["payload"], reason=reason, event_id=event_id),
+                    parked["source"],
+                )
+            waiting.expire(due)
+            batch.expired += len(due)
+        return self._save(batch, None).expired
+
+    def _save(self, batch: _Batch, tracking: Tracking | None) -> BatchOutcome:
         processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*batch.aggregates.values())
         outcome = BatchOutcome(
-            accepted=batch.accepted, duplicates=batch.duplicates, rejected=batch.rejected
+            accepted=batch.accepted,
+            duplicates=batch.duplicates,
+            rejected=batch.rejected,
+            waiting=batch.parked,
+            released=batch.released,
+            expired=batch.expired,
+            statuses=batch.statuses,
         )
         for domain_event in processing.events:
             if isinstance(domain_event, Pensioner.Decided):
@@ -152,6 +208,10 @@ class _Batch:
         self.accepted = 0
         self.duplicates = 0
         self.rejected = 0
+        self.parked = 0
+        self.released = 0
+        self.expired = 0
+        self.statuses: list[str] = []
 
     def _pensioner(self, person_id: str) -> Pensioner | None:
         key = person_aggregate_id(person_id)
@@ -162,39 +222,85 @@ class _Batch:
             self.aggregates[key] = found
         return self.aggregates[key]
 
-    def reject(self, rejection: Rejection) -> None:
+    def waiting(self, person_id: str, create: bool = False) -> WaitingEvents | None:
+        """The person's parked events, if any (created when asked to)."""
+        key = waiting_id(person_id)
+        if key not in self.aggregates:
+            try:
+                self.aggregates[key] = self.app.repository.get(key)
+            except AggregateNotFoundError:
+                if not create:
+                    return None
+                self.aggregates[key] = WaitingEvents(person_id)
+        return self.aggregates[key]
+
+    def reject(self, rejection: Rejection, source: str | None = None) -> None:
         key = dead_letter_id(rejection.fingerprint)
         if key in self.aggregates or key in self.app.repository:
             self.duplicates += 1  # the very same bad message was already dead-lettered
+            self.statuses.append("duplicate")
             return
         self.rejected += 1
+        self.statuses.append("rejected")
+        original = rejection.original
         self.aggregates[key] = DeadLetter(
             fingerprint=rejection.fingerprint,
             payload=rejection.payload,
             reason=rejection.reason,
             event_id=rejection.event_id,
-            source=self.source,
+            source=source or self.source,
+            original_base64=base64.b64encode(original).decode() if original else None,
         )
 
-    def apply(self, event: LifeEvent, raw: bytes | str) -> None:
+    def apply(self, event: LifeEvent, raw: bytes | str, today: date) -> None:
         pensioner = self._pensioner(event.person_id)
         data = event.data
+        if pensioner is None and isinstance(data, PersonRegisteredData):
+            self._register(event, data)
+            return
         if pensioner is None:
-            if isinstance(data, PersonRegisteredData):
-                created = Pensioner.register(
-                    event.person_id, event.event_id, event.occurred_on, _record(data)
-                )
-                self.aggregates[created.id] = created
-                self.accepted += 1
+            waiting = self.waiting(event.person_id, create=True)
+            assert waiting is not None
+            if waiting.has_seen(event.event_id):
+                self.duplicates += 1
+                self.statuses.append("duplicate")
                 return
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            self.reject(Rejection(payload=text, reason=UNKNOWN_PERSON, event_id=event.event_id))
+            waiting.park(event.event_id, text, self.source, today)
+            self.parked += 1
+            self.statuses.append("waiting")
             return
         if pensioner.has_seen(event.event_id):
             self.duplicates += 1
+            self.statuses.append("duplicate")
             return
         self.accepted += 1
+        self.statuses.append("accepted")
         COMMANDS[event.type](pensioner, event)
+
+    def _register(self, event: LifeEvent, data: PersonRegisteredData) -> None:
+        """A new person: register them, then apply whatever was waiting for them."""
+        waiting = self.waiting(event.person_id)
+        created = Pensioner.register(
+            event.person_id,
+            event.event_id,
+            event.occurred_on,
+            _record(data),
+            dead_lettered=sorted(waiting.expired) if waiting is not None else None,
+        )
+        self.aggregates[created.id] = created
+        self.accepted += 1
+        self.statuses.append("accepted")
+        if waiting is None or not waiting.waiting:
+            return
+        released = []
+        for event_id, parked in list(waiting.waiting.items()):
+            decoded = decode(parked["payload"])
+            if isinstance(decoded, LifeEvent) and not created.has_seen(decoded.event_id):
+                COMMANDS[decoded.type](created, decoded)
+            released.append(event_id)
+        waiting.release(released)
+        self.released += len(released)
 
 
 def _record(data: PersonRegisteredData) -> GoldenRecord:

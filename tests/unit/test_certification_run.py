@@ -111,11 +111,12 @@ def test_events_after_until_wait_for_a_later_run(tmp_path: Path, store: str) -> 
     summary = cli_json("run", "--input", str(path), "--store", store, "--until", "2026-02-01")
     assert (summary["accepted"], summary["left_for_later"]) == (1, 1)
     summary = cli_json("run", "--input", str(path), "--store", store)
-    assert (summary["accepted"], summary["duplicates"], summary["last_day"]) == (
-        1,
-        1,
-        "2026-05-01",
-    )
+    assert (
+        summary["accepted"],
+        summary["duplicates"],
+        summary["already_processed"],
+        summary["last_day"],
+    ) == (1, 0, 1, "2026-05-01")
 
 
 def test_bad_until_is_a_clear_error(tmp_path: Path, store: str) -> None:

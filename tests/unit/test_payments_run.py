@@ -103,7 +103,7 @@ def test_rerunning_a_month_never_pays_twice(tmp_path: Path, store: str) -> None:
     summary = cli_json(
         "run", "--input", str(write_jsonl(tmp_path / "rerun.jsonl", again)), "--store", store
     )
-    assert summary["duplicates"] == 1 and summary["accepted"] == 1
+    assert summary["already_processed"] == 1 and summary["accepted"] == 1
     assert cli_json("payroll", "--month", "2026-03", "--store", store) == first
     assert len(cli_json("payments", "A", "--store", store)["instructions"]) == 3
 
