@@ -237,6 +237,9 @@ class _FileLock:
             holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
             raise StoreBusy(_busy(str(database.absolute()), holder)) from None
+        except OSError as exc:  # a file system without flock
+            os.close(fd)
+            raise StoreUnusable(f"cannot lock {self.path.absolute()}: {exc.strerror}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd: int | None = fd
