@@ -253,11 +253,17 @@ def status(
     if json_output:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
+    out.print(f"[bold]{escape(doc['person_id'])}[/bold]: {escape(doc['headline'])}")
     out.print(
-        f"[bold]{escape(doc['person_id'])}[/bold]: {doc['benefit_status']},"
-        f" risk {doc['risk_level']}"
-        + (f", reason {doc['reason']}" if doc["reason"] else "")
-        + f", monthly pension {doc['monthly_pension_cents'] / 100:.2f}"
+        f"risk {doc['risk_level']}"
+        + (f" ({doc['reason']})" if doc["reason"] else "")
+        + f", monthly pension {doc['monthly_pension_cents'] / 100:,.2f}"
+        + (
+            f", arrears owed {doc['arrears_owed_cents'] / 100:,.2f}"
+            f" ({', '.join(doc['arrears_owed'])})"
+            if doc.get("arrears_owed_cents")
+            else ""
+        )
     )
     cert = doc["certification"]
     if cert["status"] != "none" or cert["opened_on"]:

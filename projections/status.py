@@ -271,7 +271,8 @@ class ReadModelView(TrackingRecorder):
         doc = next(iter(docs.values()), None)
         if doc is None:
             return None
-        shown = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
+        shown = {"person_id": doc["person_id"], "headline": headline(doc)}
+        shown |= {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
         shown["history"] = self.history(person_id)
         shown["certification"] = certification_summary(
             doc.get("certification"), self.last_processed_day()
@@ -435,6 +436,30 @@ class ReadModelView(TrackingRecorder):
                 " GROUP BY benefit_status ORDER BY benefit_status"
             ).fetchall()
         return {status: (int(count), example) for status, count, example in rows}
+
+
+WITHHELD_PHRASES = {
+    "review": ("payment held for review", "payments held for review"),
+    "held": ("payment held until certified", "payments held until certified"),
+    "no_account": ("payment blocked: no bank account", "payments blocked: no bank account"),
+    "arrears_due": (
+        "month of arrears due at the next run",
+        "months of arrears due at the next run",
+    ),
+}
+
+
+def headline(doc: dict[str, Any]) -> str:
+    """One line a person can read: the status, then anything withheld or to recover, e.g.
+    "active — 2 payments held for review"."""
+    parts = []
+    for kind, count in (doc.get("payments_withheld") or {}).items():
+        one, many = WITHHELD_PHRASES.get(kind, (kind, kind))
+        parts.append(f"{count} {one if count == 1 else many}")
+    if doc.get("overpayment_cents"):
+        parts.append(f"overpayment of {doc['overpayment_cents'] / 100:,.2f} to recover")
+    status = doc.get("benefit_status") or "unknown"
+    return f"{status} — {', '.join(parts)}" if parts else status
 
 
 def certification_summary(cycle: dict[str, Any] | None, today: date | None) -> dict[str, Any]:

@@ -100,23 +100,27 @@ class LifeEventIntake(Application):
         """The position of the last message from ``source`` whose effect is recorded (0 if none)."""
         return self.recorder.max_tracking_id(source) or 0
 
-    def apply_batch(self, source: str, messages: Sequence[Message]) -> BatchOutcome:
+    def apply_batch(
+        self, source: str, messages: Sequence[Message], today: date | None = None
+    ) -> BatchOutcome:
         """Apply messages from ``source`` (in position order) as one transaction, recording the
         last position; messages at or below the recorded position are skipped."""
         try:
-            return self._apply_batch(source, messages)
+            return self._apply_batch(source, messages, today)
         except IntegrityError:
             # Another writer got there first (a rebalance, a second worker): the cache entries
             # were evicted, so read the position and the aggregates afresh and try once more.
-            return self._apply_batch(source, messages)
+            return self._apply_batch(source, messages, today)
 
-    def _apply_batch(self, source: str, messages: Sequence[Message]) -> BatchOutcome:
+    def _apply_batch(
+        self, source: str, messages: Sequence[Message], today: date | None
+    ) -> BatchOutcome:
         done = self.position(source)
         fresh = [m for m in messages if m.position > done]
         if not fresh:
             return BatchOutcome()
         tracking = Tracking(application_name=source, notification_id=fresh[-1].position)
-        return self.apply_messages(fresh, tracking=tracking, source=source)
+        return self.apply_messages(fresh, tracking=tracking, source=source, today=today)
 
     def apply_messages(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -19,6 +20,7 @@ from engine.settings import Settings
 from engine.wiring import open_engine
 from streams.intake import BatchOutcome, Message
 from streams.publisher import Publisher
+from streams.waiting import GRACE_DAYS
 
 log = logging.getLogger("benefits.worker")
 
@@ -53,6 +55,8 @@ def build_app(settings: Settings) -> faust.App:
         instructions_topic=settings.instructions_topic,
     )
     totals = BatchOutcome()
+    # One writer at a time in this process: the agent's batches and the hourly expiry.
+    writing = asyncio.Lock()
 
     async def send(topic_name: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic_name, key, value, None, None, None)
@@ -65,12 +69,16 @@ def build_app(settings: Settings) -> faust.App:
                 partitions[event.message.partition].append(
                     Message(position=event.message.offset + 1, value=event.value)
                 )
-            for partition, messages in sorted(partitions.items()):
-                source = f"kafka:{settings.life_events_topic}:{partition}"
-                outcome = await asyncio.to_thread(engine.intake.apply_batch, source, messages)
-                totals.add(outcome)
-            await asyncio.to_thread(engine.refresh)
-            await publisher.publish_pending(send)
+            today = datetime.now(UTC).date()
+            async with writing:
+                for partition, messages in sorted(partitions.items()):
+                    source = f"kafka:{settings.life_events_topic}:{partition}"
+                    outcome = await asyncio.to_thread(
+                        engine.intake.apply_batch, source, messages, today
+                    )
+                    totals.add(outcome)
+                await asyncio.to_thread(engine.refresh)
+                await publisher.publish_pending(send)
             log.info(
                 "batch of %d: accepted %d, rejected %d, duplicates %d (totals: %d/%d/%d)",
                 len(events),
@@ -81,6 +89,19 @@ def build_app(settings: Settings) -> faust.App:
                 totals.rejected,
                 totals.duplicates,
             )
+
+    def expire_waiting() -> int:
+        """Dead-letter events whose person was not registered within the grace period."""
+        today = datetime.now(UTC).date()
+        keys = engine.view.waiting_due(today - timedelta(days=GRACE_DAYS))
+        return engine.intake.expire_waiting(keys, today, GRACE_DAYS) if keys else 0
+
+    @app.timer(interval=3600.0)
+    async def expire_waiting_hourly() -> None:
+        async with writing:
+            if await asyncio.to_thread(expire_waiting):
+                await asyncio.to_thread(engine.refresh)
+                await publisher.publish_pending(send)
 
     @app.task
     async def publish_backlog() -> None:
