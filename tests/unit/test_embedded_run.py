@@ -90,7 +90,8 @@ def test_bad_events_are_dead_lettered_with_reason_and_processing_goes_on(
     assert "unknown event type" in reasons[json.dumps(bad_type, ensure_ascii=False)]
 
 
-def test_unknown_person_status_exits_non_zero(store: str) -> None:
+def test_unknown_person_status_exits_non_zero(tmp_path: Path, store: str) -> None:
+    run_json(store, write_jsonl(tmp_path / "in.jsonl", [person_registered("P1")]))
     code, output = cli("status", "NOBODY", "--store", store)
     assert code == 1
     assert "no person with person_id 'NOBODY'" in output
