@@ -102,8 +102,12 @@ class Publisher:
         sent = 0
         while True:
             start = (self.positions.max_tracking_id(self.tracking_name) or 0) + 1
+            # Only what the read model has projected: it names the people (person_id).
+            projected = self.positions.max_tracking_id(self.app.name) or 0
+            if start > projected:
+                return sent
             notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.page_size
+                start=start, limit=self.page_size, stop=projected
             )
             if not notifications:
                 return sent

@@ -113,8 +113,9 @@ def build_app(settings: Settings) -> faust.App:
         ):
             await app.topic(name).maybe_declare()
         # Decisions recorded before a crash but not yet published go out at start-up.
-        await asyncio.to_thread(engine.refresh)
-        await publisher.publish_pending(send)
+        async with writing:
+            await asyncio.to_thread(engine.refresh)
+            await publisher.publish_pending(send)
 
     return app
 
