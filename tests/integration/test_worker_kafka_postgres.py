@@ -114,3 +114,35 @@ def test_worker_killed_mid_stream_loses_and_repeats_no_decision(
     finally:
         reference.close()
         engine.close()
+
+
+def test_a_death_produced_before_the_registration_terminates_and_the_dlq_masks_personal_data(
+    worker_env: WorkerEnv,
+) -> None:
+    death = death_registered("K9", "2026-01-05", "2026-01-03")
+    registration = person_registered("K9", on="2026-01-08")
+    national_id, name = "110101195003070136", "欧阳娜娜"
+    careless = person_registered("K8") | {"data": {"national_id": int(national_id), "name": [name]}}
+    produce(worker_env.kafka, worker_env.life_events_topic, [death, registration, careless])
+
+    worker = worker_env.start_worker()
+    engine = open_engine(worker_env.database_url)
+    try:
+        source = f"kafka:{worker_env.life_events_topic}:0"
+        wait_for(lambda: caught_up(engine, source, 3), what="worker to catch up")
+        k9 = engine.view.status("K9")
+        assert (k9["benefit_status"], k9["reason"]) == ("terminated", "death")
+        assert engine.view.waiting_count() == 0
+        decisions = read_all(worker_env.kafka, worker_env.decisions_topic, expect_at_least=1)
+        k9_decisions = [
+            (d["decision"], d["benefit_status"]) for d in decisions if d["person_id"] == "K9"
+        ]
+        assert k9_decisions == [("registered", "active"), ("terminated", "terminated")]
+        dlq = read_all(worker_env.kafka, worker_env.dead_letter_topic, expect_at_least=1)
+        assert len(dlq) == 1
+        published = json.dumps(dlq, ensure_ascii=False)
+        assert national_id not in published and name not in published
+        assert national_id[-4:] in published
+    finally:
+        stop(worker)
+        engine.close()
