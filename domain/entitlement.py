@@ -36,9 +36,13 @@ FACT_ORDER: dict[str, int] = {
     "custody_started": 6,
     "custody_ended": 7,
     "payment_reviewed": 8,
-    "certification_deadline_reached": 9,
-    "birthday_month_started": 10,
-    "payment_due": 11,
+    "evidence_reviewed": 9,
+    "proxy_requested": 10,
+    "proxy_request_reviewed": 11,
+    "proxy_revoked": 12,
+    "certification_deadline_reached": 13,
+    "birthday_month_started": 14,
+    "payment_due": 15,
 }
 
 
@@ -193,6 +197,48 @@ class Review:
 
 
 @dataclass
+class ProxyGrant:
+    """A relative's request to act for the person, and what became of it."""
+
+    request_id: str
+    requester_id: str
+    relationship: str
+    scopes: tuple[str, ...]
+    valid_until: date
+    requested_on: date
+    proof_reference: str
+    proof_score: float
+    status: str = "pending"  # pending | granted | rejected | refused | revoked | ended
+    decided_on: date | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+    def active_on(self, day: date) -> bool:
+        """A grant ends on ``valid_until``: reads after that day see it ended, no job needed."""
+        return self.status == "granted" and day <= self.valid_until
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "requester_id": self.requester_id,
+            "relationship": self.relationship,
+            "scopes": list(self.scopes),
+            "valid_until": self.valid_until.isoformat(),
+            "requested_on": self.requested_on.isoformat(),
+            "kinship_proof": {"reference": self.proof_reference, "score": self.proof_score},
+            "status": self.status,
+            "decided_on": self.decided_on.isoformat() if self.decided_on else None,
+            "decided_by": self.decided_by,
+            "reason": self.reason,
+        }
+
+
+def grant_active(grant: Mapping[str, Any], day: date) -> bool:
+    """``ProxyGrant.active_on`` for a grant as the status shows it."""
+    return grant["status"] == "granted" and day.isoformat() <= grant["valid_until"]
+
+
+@dataclass
 class Assessment:
     standing: Standing | None
     record: dict[str, Any]
@@ -205,6 +251,8 @@ class Assessment:
     reviews: list[Review]
     account: tuple[str, str] | None
     pension_cents: int
+    proxies: dict[str, ProxyGrant]
+    evidence_alerts: dict[str, dict[str, Any]]  # open alerts: evidence after death, by event ID
 
 
 def first_of_months(start: date, end: date) -> int:
@@ -277,6 +325,8 @@ class Replay:
             reviews=self.reviews,
             account=self.account,
             pension_cents=self.pension_cents(),
+            proxies=self.proxies,
+            evidence_alerts={k: v for k, v in self.evidence_alerts.items() if v["open"]},
         )
 
     def __init__(self, known_death_date: date | None, history: History) -> None:
@@ -298,6 +348,8 @@ class Replay:
         self.notices: list[Notice] = []
         self.runs: dict[str, RunPoint] = {}
         self.reviews: list[Review] = []
+        self.proxies: dict[str, ProxyGrant] = {}
+        self.evidence_alerts: dict[str, dict[str, Any]] = {}
         self._standing: Standing | None = None
 
     # ----- the standing at this point of the replay -------------------------------------------
@@ -357,6 +409,9 @@ class Replay:
         self.dead = True
         if self.open_cycle() is not None:
             self.cycle.status = "closed"  # type: ignore[union-attr]
+        for grant in self.proxies.values():
+            if grant.status in ("granted", "pending"):
+                self._end_grant(grant, "ended", fact, "principal_death", "proxy_ended", policy)
 
     # ----- award ------------------------------------------------------------------------------
 
@@ -455,6 +510,16 @@ class Replay:
     def _after_death(self, fact: Fact, policy: PolicyVersion) -> bool:
         if self.known_death_date is None or fact.on <= self.known_death_date:
             return False
+        self.evidence_alerts.setdefault(
+            fact.event_id,
+            {
+                "open": True,
+                "on": fact.on.isoformat(),
+                "kind": fact.kind,
+                "evidence": dict(fact.data),
+                "death_date": self.known_death_date.isoformat(),
+            },
+        )
         self._decide(
             f"evidence_after_death:{fact.event_id}",
             "evidence_after_death",
@@ -475,6 +540,17 @@ class Replay:
 
     def _on_liveness_verified(self, fact: Fact, policy: PolicyVersion) -> None:
         if self._after_death(fact, policy):
+            return
+        score = fact.data.get("score")
+        if score is not None and score < policy.proxy.liveness_min_score:
+            self._decide(
+                f"liveness_not_accepted:{fact.event_id}",
+                "liveness_not_accepted",
+                fact,
+                policy,
+                "score_below_threshold",
+                details={"score": score, "threshold": policy.proxy.liveness_min_score},
+            )
             return
         self.checks.append(fact)
         cycle = self.open_cycle()
@@ -542,6 +618,107 @@ class Replay:
             cycle.held_on = fact.on
             self._notify("payments_held", cycle, fact)
 
+    # ----- family proxies and reviews ---------------------------------------------------------
+
+    def _on_proxy_requested(self, fact: Fact, policy: PolicyVersion) -> None:
+        data = fact.data
+        proof = data["kinship_proof"]
+        grant = ProxyGrant(
+            request_id=fact.event_id,
+            requester_id=data["requester_id"],
+            relationship=data["relationship"],
+            scopes=tuple(data["scopes"]),
+            valid_until=date.fromisoformat(str(data["valid_until"])),
+            requested_on=fact.on,
+            proof_reference=proof["reference"],
+            proof_score=float(proof["score"]),
+        )
+        self.proxies[fact.event_id] = grant
+        died = self.known_death_date is not None and fact.on > self.known_death_date
+        if self.dead or died:
+            self._end_grant(grant, "refused", fact, "principal_deceased", "proxy_refused", policy)
+        elif grant.proof_score >= policy.proxy.auto_grant_score:
+            self._end_grant(grant, "granted", fact, "kinship_proof_score", "proxy_granted", policy)
+            self._notice(
+                f"proxy_granted:{grant.request_id}", "proxy_granted", fact, self._grant(grant)
+            )
+        else:
+            self._decide(
+                f"proxy_review_requested:{grant.request_id}",
+                "proxy_review_requested",
+                fact,
+                policy,
+                "kinship_proof_below_threshold",
+                details=self._grant(grant) | {"threshold": policy.proxy.auto_grant_score},
+            )
+
+    def _on_proxy_request_reviewed(self, fact: Fact, policy: PolicyVersion) -> None:
+        grant = self.proxies.get(fact.data["request_id"])
+        if grant is None or grant.status != "pending":
+            return
+        grant.decided_by = fact.data["reviewer"]
+        if fact.data["approved"]:
+            self._end_grant(grant, "granted", fact, "review_approved", "proxy_granted", policy)
+            self._notice(
+                f"proxy_granted:{grant.request_id}", "proxy_granted", fact, self._grant(grant)
+            )
+        else:
+            self._end_grant(grant, "rejected", fact, "review_rejected", "proxy_rejected", policy)
+
+    def _on_proxy_revoked(self, fact: Fact, policy: PolicyVersion) -> None:
+        grant = self.proxies.get(fact.data["request_id"])
+        if grant is None or grant.status not in ("granted", "pending"):
+            return
+        grant.decided_by = fact.data["revoked_by"]
+        reason = f"revoked_by_{fact.data['role']}"
+        self._end_grant(grant, "revoked", fact, reason, "proxy_revoked", policy)
+
+    def _end_grant(
+        self,
+        grant: ProxyGrant,
+        status: str,
+        fact: Fact,
+        reason: str,
+        decision: str,
+        policy: PolicyVersion,
+    ) -> None:
+        grant.status, grant.decided_on, grant.reason = status, fact.on, reason
+        details = self._grant(grant)
+        if fact.kind != "proxy_requested" and fact.data.get("reason"):
+            details["review_reason"] = fact.data["reason"]
+        self._decide(
+            f"{decision}:{grant.request_id}", decision, fact, policy, reason, details=details
+        )
+
+    @staticmethod
+    def _grant(grant: ProxyGrant) -> dict[str, Any]:
+        return {
+            "request_id": grant.request_id,
+            "requester_id": grant.requester_id,
+            "relationship": grant.relationship,
+            "scopes": list(grant.scopes),
+            "valid_until": grant.valid_until.isoformat(),
+            "decided_by": grant.decided_by,
+        }
+
+    def _on_evidence_reviewed(self, fact: Fact, policy: PolicyVersion) -> None:
+        alert = self.evidence_alerts.get(fact.data["evidence_event_id"])
+        if alert is None or not alert["open"]:
+            return
+        alert["open"] = False
+        self._decide(
+            f"evidence_reviewed:{fact.data['evidence_event_id']}",
+            "evidence_reviewed",
+            fact,
+            policy,
+            fact.data["reason"],
+            details={
+                "evidence_event_id": fact.data["evidence_event_id"],
+                "death_stands": fact.data["approved"],
+                "reviewer": fact.data["reviewer"],
+            },
+        )
+
     # ----- decisions and notices --------------------------------------------------------------
 
     def _certify(
@@ -561,6 +738,9 @@ class Replay:
         held = cycle.held_months(on) | set(self.history.held_months.get(cycle.year, ()))
         cycle.arrears_months = len(held)
         kind = "silently_certified" if method == "silent" else "certified_by_liveness"
+        submitted = {
+            k: evidence.data[k] for k in ("reference", "submitted_by") if evidence.data.get(k)
+        }
         self._decide(
             f"certified:{cycle.year}",
             kind,
@@ -573,7 +753,8 @@ class Replay:
                 "evidence_event_id": evidence.event_id,
                 "evidence_on": evidence.on.isoformat(),
                 "arrears_months": cycle.arrears_months,
-            },
+            }
+            | submitted,
         )
         template = "pension_resumed" if resumed else "pension_continues"
         self._notify(template, cycle, trigger or evidence, on=on)

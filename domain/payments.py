@@ -72,6 +72,7 @@ class Block:
     amount_cents: int
     level: str | None = None
     cycle_year: int | None = None
+    on: date | None = None
 
     @property
     def for_review(self) -> bool:
@@ -96,7 +97,9 @@ class MoneyRecord:
         month = instruction.month
         self.paid_by_month[month] = self.paid_by_month.get(month, 0) + instruction.amount_cents
 
-    def note_decision(self, kind: str, details: Mapping[str, Any], reason: str | None) -> None:
+    def note_decision(
+        self, kind: str, details: Mapping[str, Any], reason: str | None, on: date
+    ) -> None:
         if kind == "payment_blocked":
             block = Block(
                 kind=details["kind"],
@@ -105,6 +108,7 @@ class MoneyRecord:
                 amount_cents=int(details.get("amount_cents", 0)),
                 level=details.get("level"),
                 cycle_year=details.get("cycle_year"),
+                on=on,
             )
             self.blocks[f"{block.kind}:{block.month}"] = block
             if block.for_review:
@@ -383,7 +387,7 @@ class _Settler:
         self._decide(
             fact, f"payment_blocked:{kind}:{month}{run}", "payment_blocked", reason, details
         )
-        block = Block(kind, month, reason, amount, level, cycle_year)
+        block = Block(kind, month, reason, amount, level, cycle_year, fact.on)
         self.blocks[f"{kind}:{month}"] = block
         if block.for_review:
             self.review_blocks.append(block)
@@ -437,6 +441,8 @@ class _Settler:
                     "reason": block.reason,
                     "month": block.month,
                     "kind": block.kind,
+                    "amount_cents": block.amount_cents,
+                    "opened_on": block.on.isoformat() if block.on else None,
                     "status": status,
                 }
             )

@@ -134,6 +134,18 @@ class Pensioner(Aggregate):
     class PaymentReviewed(FactRecorded):
         """A person reviewed a payment that a fund-flow check had held."""
 
+    class ProxyRequested(FactRecorded):
+        """A relative asked to act for the person (a family proxy)."""
+
+    class ProxyRequestReviewed(FactRecorded):
+        """A caseworker approved or rejected a proxy request."""
+
+    class ProxyRevoked(FactRecorded):
+        """The principal, the proxy or a caseworker ended a proxy grant."""
+
+    class EvidenceReviewed(FactRecorded):
+        """A caseworker's finding on evidence of life dated after the registered death."""
+
     # ----- decisions and notifications
 
     class Decided(Aggregate.Event):
@@ -155,7 +167,7 @@ class Pensioner(Aggregate):
 
         def apply(self, aggregate: Pensioner) -> None:
             aggregate.decision_keys.add(self.key)
-            aggregate.money.note_decision(self.decision, self.details, self.reason)
+            aggregate.money.note_decision(self.decision, self.details, self.reason, self.on)
 
     class Registered(Decided):
         pass
@@ -234,6 +246,30 @@ class Pensioner(Aggregate):
 
     class OverpaymentCorrected(Decided):
         """The recovery changed (old, new, delta in cents and months)."""
+
+    class ProxyGranted(Decided):
+        pass
+
+    class ProxyReviewRequested(Decided):
+        """A proxy request's kinship proof scored below the threshold: a caseworker decides."""
+
+    class ProxyRejected(Decided):
+        pass
+
+    class ProxyRefused(Decided):
+        pass
+
+    class ProxyRevokedDecided(Decided):
+        pass
+
+    class ProxyEnded(Decided):
+        pass
+
+    class EvidenceReviewedDecided(Decided):
+        pass
+
+    class LivenessNotAccepted(Decided):
+        """A proxy's liveness check scored below the threshold: it certifies nothing."""
 
     class PaymentInstructed(Aggregate.Event):
         """A payment instruction was given: the only record that holds the account in clear."""
@@ -347,8 +383,19 @@ class Pensioner(Aggregate):
     def observe_life_evidence(self, event_id: str, occurred_on: date, kind: str) -> None:
         self._observe(self.LifeEvidenceObserved, event_id, occurred_on, {"kind": kind})
 
-    def verify_liveness(self, event_id: str, occurred_on: date, channel: str) -> None:
-        self._observe(self.LivenessVerified, event_id, occurred_on, {"channel": channel})
+    def verify_liveness(
+        self,
+        event_id: str,
+        occurred_on: date,
+        channel: str,
+        reference: str | None = None,
+        score: float | None = None,
+        submitted_by: str | None = None,
+    ) -> None:
+        data: dict[str, Any] = {"channel": channel}
+        if channel == "proxy_app":
+            data |= {"reference": reference, "score": score, "submitted_by": submitted_by}
+        self._observe(self.LivenessVerified, event_id, occurred_on, data)
 
     def open_cycle(self, event_id: str, occurred_on: date, year: int) -> None:
         """The birthday month began: open this year's certification cycle if it applies."""
@@ -380,14 +427,81 @@ class Pensioner(Aggregate):
         )
 
     def review_payment(
-        self, event_id: str, occurred_on: date, month: str, kind: str, approved: bool
+        self,
+        event_id: str,
+        occurred_on: date,
+        month: str,
+        kind: str,
+        approved: bool,
+        reason: str | None = None,
+        reviewer: str | None = None,
     ) -> None:
+        data = {"month": month, "kind": kind, "approved": approved}
+        data |= {k: v for k, v in (("reason", reason), ("reviewer", reviewer)) if v}
+        self._observe(self.PaymentReviewed, event_id, occurred_on, data)
+
+    def request_proxy(
+        self,
+        event_id: str,
+        occurred_on: date,
+        requester_id: str,
+        relationship: str,
+        kinship_proof: dict[str, Any],
+        scopes: list[str],
+        valid_until: date,
+    ) -> None:
+        """A relative asks to act for this person; ``event_id`` is the request's ID."""
+        data = {
+            "requester_id": requester_id,
+            "relationship": relationship,
+            "kinship_proof": {
+                "reference": kinship_proof["reference"],
+                "score": float(kinship_proof["score"]),
+            },
+            "scopes": list(scopes),
+            "valid_until": valid_until.isoformat(),
+        }
+        self._observe(self.ProxyRequested, event_id, occurred_on, data)
+
+    def review_proxy_request(
+        self,
+        event_id: str,
+        occurred_on: date,
+        request_id: str,
+        approved: bool,
+        reason: str,
+        reviewer: str,
+    ) -> None:
+        data = {"request_id": request_id, "approved": approved, "reason": reason}
         self._observe(
-            self.PaymentReviewed,
-            event_id,
-            occurred_on,
-            {"month": month, "kind": kind, "approved": approved},
+            self.ProxyRequestReviewed, event_id, occurred_on, data | {"reviewer": reviewer}
         )
+
+    def revoke_proxy(
+        self,
+        event_id: str,
+        occurred_on: date,
+        request_id: str,
+        revoked_by: str,
+        role: str,
+        reason: str | None = None,
+    ) -> None:
+        data = {"request_id": request_id, "revoked_by": revoked_by, "role": role}
+        if reason:
+            data["reason"] = reason
+        self._observe(self.ProxyRevoked, event_id, occurred_on, data)
+
+    def review_evidence(
+        self,
+        event_id: str,
+        occurred_on: date,
+        evidence_event_id: str,
+        approved: bool,
+        reason: str,
+        reviewer: str,
+    ) -> None:
+        data = {"evidence_event_id": evidence_event_id, "approved": approved, "reason": reason}
+        self._observe(self.EvidenceReviewed, event_id, occurred_on, data | {"reviewer": reviewer})
 
     def reach_deadline(self, event_id: str, occurred_on: date, cycle_year: int, mark: int) -> None:
         """A cycle's 30/90/120-day mark came round (raised by the scheduler)."""
@@ -519,6 +633,10 @@ FACT_KINDS: dict[type, str] = {
     Pensioner.RetirementEligibilityEstablished: "retirement_eligible",
     Pensioner.PaymentRunReached: "payment_due",
     Pensioner.PaymentReviewed: "payment_reviewed",
+    Pensioner.ProxyRequested: "proxy_requested",
+    Pensioner.ProxyRequestReviewed: "proxy_request_reviewed",
+    Pensioner.ProxyRevoked: "proxy_revoked",
+    Pensioner.EvidenceReviewed: "evidence_reviewed",
 }
 
 # The one table from a decision's name to its domain event.
@@ -549,4 +667,12 @@ DECISION_EVENTS: dict[str, type[Pensioner.Decided]] = {
     "pension_corrected": Pensioner.PensionCorrected,
     "certification_corrected": Pensioner.CertificationCorrected,
     "arrears_owed": Pensioner.ArrearsOwed,
+    "proxy_granted": Pensioner.ProxyGranted,
+    "proxy_review_requested": Pensioner.ProxyReviewRequested,
+    "proxy_rejected": Pensioner.ProxyRejected,
+    "proxy_refused": Pensioner.ProxyRefused,
+    "proxy_revoked": Pensioner.ProxyRevokedDecided,
+    "proxy_ended": Pensioner.ProxyEnded,
+    "evidence_reviewed": Pensioner.EvidenceReviewedDecided,
+    "liveness_not_accepted": Pensioner.LivenessNotAccepted,
 }

@@ -47,6 +47,18 @@ class PaymentRules:
 
 
 @dataclass(frozen=True)
+class ProxyRules:
+    """Family proxies (policy 2026.1)."""
+
+    # A kinship proof scoring at least this is granted at once; below, a caseworker reviews it.
+    auto_grant_score: float = 0.93
+    # A liveness check a proxy runs on the person in the app certifies at or above this score.
+    liveness_min_score: float = 0.90
+    # A grant lasts this long unless the request asks for less (or up to three years).
+    default_validity_days: int = 365
+
+
+@dataclass(frozen=True)
 class PolicyVersion:
     """One version of the rules and the day from which it applies."""
 
@@ -55,6 +67,7 @@ class PolicyVersion:
     certification: CertificationRules = field(default_factory=CertificationRules)
     award: AwardRules = field(default_factory=AwardRules)
     payment: PaymentRules = field(default_factory=PaymentRules)
+    proxy: ProxyRules = field(default_factory=ProxyRules)
 
 
 POLICY_VERSIONS: tuple[PolicyVersion, ...] = (

@@ -77,7 +77,55 @@ def summarise(assessment: Assessment, settlement: Settlement) -> dict[str, Any]:
         "bank_account": mask_account(account[0]) if account else None,
         "bank_region": account[1] if account else None,
         "account_key": fingerprint(account[0]) if account else None,
+        "name": record["name"],
+        "national_id_last4": str(record["national_id"])[-4:],
+        "proxies": [grant.as_dict() for grant in assessment.proxies.values()],
+        "open_reviews": open_reviews(assessment, settlement),
     }
+
+
+def open_reviews(assessment: Assessment, settlement: Settlement) -> list[dict[str, Any]]:
+    """What waits for a caseworker about this person: proxy requests whose kinship proof scored
+    below the threshold, payments a fund-flow check held, evidence of life after the death."""
+    items = [
+        {
+            "kind": "proxy_request",
+            "key": grant.request_id,
+            "opened_on": grant.requested_on.isoformat(),
+            "details": {
+                "requester_id": grant.requester_id,
+                "relationship": grant.relationship,
+                "scopes": list(grant.scopes),
+                "kinship_proof_score": grant.proof_score,
+            },
+        }
+        for grant in assessment.proxies.values()
+        if grant.status == "pending"
+    ]
+    items += [
+        {
+            "kind": "payment_review",
+            "key": f"{alert['kind']}:{alert['month']}",
+            "opened_on": alert["opened_on"],
+            "details": {k: alert[k] for k in ("level", "reason", "month", "kind", "amount_cents")},
+        }
+        for alert in settlement.payment_alerts
+        if alert["status"] == "open"
+    ]
+    items += [
+        {
+            "kind": "evidence_after_death",
+            "key": event_id,
+            "opened_on": alert["on"],
+            "details": {
+                "fact": alert["kind"],
+                "evidence": alert["evidence"],
+                "death_date": alert["death_date"],
+            },
+        }
+        for event_id, alert in assessment.evidence_alerts.items()
+    ]
+    return items
 
 
 def standing_of(status: dict[str, Any]) -> Standing:

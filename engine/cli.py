@@ -457,6 +457,59 @@ def demo(
     run_demo(people=people, seed=seed, store=store, console=out)
 
 
+@app.command()
+def serve(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    writes: Annotated[
+        str | None,
+        typer.Option(
+            help="store: apply each write before answering (embedded); kafka: produce it to the"
+            " life-events topic for the worker (default: kafka for a PostgreSQL store)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API (citizens, family proxies, caseworkers) over the store."""
+    import uvicorn
+
+    from api.app import create_app
+
+    url = _store(store)
+    mode = writes or ("kafka" if url.startswith("postgres") else "store")
+    if mode not in ("store", "kafka"):
+        raise fail(f"--writes must be store or kafka, got {mode!r}", 2)
+    if not 0 < port < 65536:
+        raise fail(f"--port must be 1-65535, got {port}", 2)
+    application = create_app(url, mode)
+    shown = PASSWORD_IN_URL.sub(r"\1***@", url)
+    err.print(
+        f"serving {shown} at http://{host}:{port} (docs: http://{host}:{port}/docs;"
+        f" writes: {mode})",
+        soft_wrap=True,
+    )
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option("--sub", help="The subject: a person_id for a citizen.")],
+    role: Annotated[str, typer.Option("--role", help="citizen, caseworker, auditor or operator.")],
+    regions: Annotated[
+        str | None,
+        typer.Option(help="Staff regions: 6-digit codes or 2-/4-digit prefixes, comma-separated."),
+    ] = None,
+    ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 30m, 1h, 7d.")] = "1h",
+    store: StoreOption = None,
+) -> None:
+    """Mint a signed token for local use (prints only the token)."""
+    from api.auth import key_config, parse_ttl
+
+    prefixes = tuple(r for r in re.split(r"[,\s]+", regions or "") if r)
+    keys = key_config(_store(store))
+    print(keys.mint(sub, role, prefixes, parse_ttl(ttl)))
+
+
 def main() -> None:
     try:
         app()

@@ -97,7 +97,9 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
     # Aggregates stay in memory between batches. The intake is the only writer of a person
     # (Kafka keys by person), so no fast-forward read per person; on a conflict the intake
     # evicts what it touched and retries once.
-    env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
+    # 0: no cache at all (eventsourcing reads "0" as "unbounded"), for a process that is not
+    # a person's only writer, such as the service beside `benefits run`.
+    env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache) if aggregate_cache > 0 else ""
     env["AGGREGATE_CACHE_FASTFORWARD"] = "n"
     env["DEEPCOPY_FROM_AGGREGATE_CACHE"] = "n"
     intake: LifeEventIntake | None = None

@@ -7,6 +7,7 @@ transaction as its rows, so it can be dropped and rebuilt at any time (``benefit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,6 +63,18 @@ SCHEMA = (
     " waiting_key TEXT NOT NULL, event_id TEXT NOT NULL, parked_on TEXT NOT NULL,"
     " PRIMARY KEY (waiting_key, event_id))",
     "CREATE INDEX IF NOT EXISTS waiting_events_by_day ON waiting_events (parked_on)",
+    "CREATE TABLE IF NOT EXISTS proxy_grants ("
+    " request_id TEXT PRIMARY KEY, principal_key TEXT NOT NULL, principal_id TEXT NOT NULL,"
+    " requester_id TEXT NOT NULL, status TEXT NOT NULL, valid_until TEXT NOT NULL,"
+    " region TEXT, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS proxy_grants_by_principal ON proxy_grants (principal_key)",
+    "CREATE INDEX IF NOT EXISTS proxy_grants_by_requester ON proxy_grants (requester_id)",
+    "CREATE TABLE IF NOT EXISTS review_items ("
+    " item_id TEXT PRIMARY KEY, person_key TEXT NOT NULL, person_id TEXT NOT NULL,"
+    " kind TEXT NOT NULL, item_key TEXT NOT NULL, region TEXT, opened_on TEXT,"
+    " doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS review_items_by_person ON review_items (person_key)",
+    "CREATE INDEX IF NOT EXISTS review_items_by_region ON review_items (region, kind)",
     "CREATE TABLE IF NOT EXISTS projection_position ("
     " name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
 )
@@ -200,6 +213,48 @@ class ReadModelView(TrackingRecorder):
                 [(key,) for key in docs],
             )
             cursor.executemany(
+                "DELETE FROM proxy_grants WHERE principal_key = ?", [(key,) for key in docs]
+            )
+            cursor.executemany(
+                "INSERT INTO proxy_grants (request_id, principal_key, principal_id, requester_id,"
+                " status, valid_until, region, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        g["request_id"],
+                        key,
+                        d["person_id"],
+                        g["requester_id"],
+                        g["status"],
+                        g["valid_until"],
+                        d.get("region"),
+                        json.dumps(g, ensure_ascii=False),
+                    )
+                    for key, d in docs.items()
+                    for g in d.get("proxies", ())
+                ],
+            )
+            cursor.executemany(
+                "DELETE FROM review_items WHERE person_key = ?", [(key,) for key in docs]
+            )
+            cursor.executemany(
+                "INSERT INTO review_items (item_id, person_key, person_id, kind, item_key, region,"
+                " opened_on, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        review_item_id(d["person_id"], r["kind"], r["key"]),
+                        key,
+                        d["person_id"],
+                        r["kind"],
+                        r["key"],
+                        d.get("region"),
+                        r["opened_on"],
+                        json.dumps(r, ensure_ascii=False),
+                    )
+                    for key, d in docs.items()
+                    for r in d.get("open_reviews", ())
+                ],
+            )
+            cursor.executemany(
                 "INSERT INTO certification_deadlines"
                 " (aggregate_id, person_id, cycle_year, mark, due_on) VALUES (?, ?, ?, ?, ?)",
                 [
@@ -255,6 +310,8 @@ class ReadModelView(TrackingRecorder):
                 "payroll_skips",
                 "decision_history",
                 "waiting_events",
+                "proxy_grants",
+                "review_items",
             ):
                 cursor.execute(f"DELETE FROM {table}")
             cursor.execute("DELETE FROM dead_letters")
@@ -266,17 +323,28 @@ class ReadModelView(TrackingRecorder):
         """Map aggregate IDs (hex) to the people's ``person_id``."""
         return {key: doc["person_id"] for key, doc in self.load_docs(aggregate_ids).items()}
 
-    def status(self, person_id: str) -> dict[str, Any] | None:
+    def person(self, person_id: str, today: date | None = None) -> dict[str, Any] | None:
+        """Everything the read model holds about a person, with the headline, history and the
+        certification as of ``today`` (default: the last processed day); None if unknown."""
         docs = self.load_docs([person_aggregate_id(person_id).hex])
         doc = next(iter(docs.values()), None)
         if doc is None:
             return None
-        shown = {"person_id": doc["person_id"], "headline": headline(doc)}
-        shown |= {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
+        shown = {"person_id": doc["person_id"], "headline": headline(doc), **doc}
         shown["history"] = self.history(person_id)
         shown["certification"] = certification_summary(
-            doc.get("certification"), self.last_processed_day()
+            doc.get("certification"), today or self.last_processed_day()
         )
+        return shown
+
+    def status(self, person_id: str) -> dict[str, Any] | None:
+        """What `benefits status` shows: the name masked to its first character."""
+        doc = self.person(person_id)
+        if doc is None:
+            return None
+        shown = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
+        name = shown.get("name") or ""
+        shown["name"] = name[:1] + "*" * max(0, len(name) - 1)
         return shown
 
     def history(self, person_id: str) -> list[dict[str, Any]]:
@@ -304,6 +372,23 @@ class ReadModelView(TrackingRecorder):
             {"person_id": person_id, "template": t, "on": on, "event_id": e, **json.loads(d)}
             for t, on, e, d in rows
         ]
+
+    def dead_letter_reason(self, event_id: str) -> str | None:
+        """Why the message with this ``event_id`` was dead-lettered, if it was."""
+        with self.database.transaction() as cursor:
+            row = cursor.execute(
+                "SELECT reason FROM dead_letters WHERE event_id = ? ORDER BY notification_id",
+                (event_id,),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def is_waiting(self, event_id: str) -> bool:
+        """Whether the event waits for its person's registration."""
+        with self.database.transaction() as cursor:
+            row = cursor.execute(
+                "SELECT 1 FROM waiting_events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        return row is not None
 
     def dead_letters(self) -> list[DeadLetterRow]:
         with self.database.transaction() as cursor:
@@ -428,6 +513,61 @@ class ReadModelView(TrackingRecorder):
             "skipped": {reason: int(n) for reason, n in skipped},
         }
 
+    def proxy_grant(self, request_id: str) -> dict[str, Any] | None:
+        """One proxy request or grant, with its principal's ``person_id`` and region."""
+        with self.database.transaction() as cursor:
+            row = cursor.execute(
+                "SELECT principal_id, region, doc FROM proxy_grants WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"principal_id": row[0], "principal_region": row[1], **json.loads(row[2])}
+
+    def proxy_grants_of(self, person_id: str) -> list[dict[str, Any]]:
+        """Grants a person holds (as the proxy) or has given (as the principal)."""
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT principal_id, region, doc FROM proxy_grants"
+                " WHERE requester_id = ? OR principal_key = ? ORDER BY request_id",
+                (person_id, person_aggregate_id(person_id).hex),
+            ).fetchall()
+        return [{"principal_id": p, "principal_region": r, **json.loads(d)} for p, r, d in rows]
+
+    def review_items(
+        self, region_prefixes: Iterable[str] | None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Open review items, oldest first, in regions starting with one of ``region_prefixes``
+        (all regions if None), of one ``kind`` if given."""
+        clauses, params = [], []
+        if region_prefixes is not None:
+            prefixes = list(region_prefixes)
+            if not prefixes:
+                return []
+            clauses.append("(" + " OR ".join("region LIKE ?" for _ in prefixes) + ")")
+            params += [f"{p}%" for p in prefixes]
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.database.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT item_id, person_id, region, doc FROM review_items"
+                f"{where} ORDER BY opened_on, item_id",
+                params,
+            ).fetchall()
+        return [{"item_id": i, "person_id": p, "region": r, **json.loads(d)} for i, p, r, d in rows]
+
+    def review_item(self, item_id: str) -> dict[str, Any] | None:
+        with self.database.transaction() as cursor:
+            row = cursor.execute(
+                "SELECT item_id, person_id, region, doc FROM review_items WHERE item_id = ?",
+                (item_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"item_id": row[0], "person_id": row[1], "region": row[2], **json.loads(row[3])}
+
     def status_counts(self) -> dict[str, tuple[int, str]]:
         """People per benefit status, with one example person each (for summaries)."""
         with self.database.transaction() as cursor:
@@ -447,6 +587,11 @@ WITHHELD_PHRASES = {
         "months of arrears due at the next run",
     ),
 }
+
+
+def review_item_id(person_id: str, kind: str, key: str) -> str:
+    """A stable, URL-safe ID for a review item."""
+    return hashlib.sha256(f"{kind}|{person_id}|{key}".encode()).hexdigest()[:24]
 
 
 def headline(doc: dict[str, Any]) -> str:

@@ -199,6 +199,8 @@ class PaymentReviewedData(_Strict):
     month: Month
     kind: Literal["pension", "arrears"]
     approved: StrictBool
+    reason: Text | None = None
+    reviewer: Text | None = None  # who decided (a caseworker's subject)
 
 
 class DeathRegisteredData(_Strict):
@@ -220,8 +222,86 @@ class LifeEvidenceData(_Strict):
     ]
 
 
+Score = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _score(value: Any) -> Any:
+    # A JSON number, never a boolean or a string.
+    if type(value) not in (int, float):
+        raise ValueError(f"must be a number from 0 to 1, got {_echo(value)}")
+    return float(value)
+
+
+ProofScore = Annotated[Score, BeforeValidator(_score)]
+
+
 class LivenessVerifiedData(_Strict):
-    channel: Literal["app", "kiosk", "home_visit"]
+    channel: Literal["app", "kiosk", "home_visit", "proxy_app"]
+    # For ``proxy_app`` (a check a family proxy ran on the person in the app): the provider's
+    # reference, its score, and who submitted it.
+    reference: Text | None = None
+    score: ProofScore | None = None
+    submitted_by: Text | None = None
+
+    @model_validator(mode="after")
+    def _proxy_check_is_complete(self) -> LivenessVerifiedData:
+        extra = (self.reference, self.score, self.submitted_by)
+        if self.channel == "proxy_app" and None in extra:
+            raise ValueError("a proxy_app check needs reference, score and submitted_by")
+        if self.channel != "proxy_app" and extra != (None, None, None):
+            raise ValueError("reference, score and submitted_by belong to a proxy_app check")
+        return self
+
+
+Relationship = Literal["spouse", "child", "parent", "sibling", "grandchild", "other"]
+ProxyScope = Literal["view_status", "view_payments", "receive_notifications", "certify_on_behalf"]
+
+
+class KinshipProof(_Strict):
+    reference: Text
+    score: ProofScore
+
+
+def _unique_scopes(scopes: list[str]) -> list[str]:
+    if len(set(scopes)) != len(scopes):
+        raise ValueError("lists a scope twice")
+    return scopes
+
+
+class ProxyRequestedData(_Strict):
+    """A citizen (``requester_id``) asks to act for the person (the principal). The request's ID
+    is the event's ``event_id``."""
+
+    requester_id: Text
+    relationship: Relationship
+    kinship_proof: KinshipProof
+    scopes: Annotated[
+        list[ProxyScope], Field(min_length=1, max_length=4), AfterValidator(_unique_scopes)
+    ]
+    valid_until: IsoDate
+
+
+class ProxyRequestReviewedData(_Strict):
+    request_id: Text
+    approved: StrictBool
+    reason: Text
+    reviewer: Text
+
+
+class ProxyRevokedData(_Strict):
+    request_id: Text
+    revoked_by: Text
+    role: Literal["principal", "proxy", "caseworker"]
+    reason: Text | None = None
+
+
+class EvidenceReviewedData(_Strict):
+    """A caseworker's finding on evidence of life dated after a registered death."""
+
+    evidence_event_id: Text
+    approved: StrictBool  # true: the death stands (the evidence was someone else's use)
+    reason: Text
+    reviewer: Text
 
 
 class BirthdayMonthStartedData(_Strict):
@@ -247,7 +327,14 @@ DATA_MODELS: dict[str, type[_Strict]] = {
     "retirement_eligible": RetirementEligibleData,
     "payment_due": PaymentDueData,
     "payment_reviewed": PaymentReviewedData,
+    "proxy_requested": ProxyRequestedData,
+    "proxy_request_reviewed": ProxyRequestReviewedData,
+    "proxy_revoked": ProxyRevokedData,
+    "evidence_reviewed": EvidenceReviewedData,
 }
+
+# A proxy grant lasts at most this long from its request.
+MAX_PROXY_YEARS = 3
 
 
 class Envelope(_Strict):
@@ -443,7 +530,23 @@ def _cross_field_problem(envelope: Envelope, data: BaseModel) -> str | None:
         envelope.occurred_on.day != 1 or envelope.occurred_on.isoformat()[:7] != data.month
     ):
         return "occurred_on: a payment run is dated the first day of data.month"
+    if isinstance(data, ProxyRequestedData):
+        if data.requester_id == envelope.person_id:
+            return "data.requester_id: a person cannot be their own proxy"
+        latest = _years_after(envelope.occurred_on, MAX_PROXY_YEARS)
+        if not envelope.occurred_on < data.valid_until <= latest:
+            return (
+                f"data.valid_until: must be after occurred_on and at most {MAX_PROXY_YEARS} years"
+                f" later ({latest})"
+            )
     return None
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 # Personal data in a payload shown to people or published: how much of each value stays visible.

@@ -23,6 +23,7 @@ from domain.pensioner import GoldenRecord, Pensioner, person_aggregate_id
 from streams.contracts import (
     LifeEvent,
     PersonRegisteredData,
+    ProxyRequestedData,
     Rejection,
     decode,
 )
@@ -333,6 +334,20 @@ def _correct_record(pensioner: Pensioner, event: LifeEvent) -> None:
     pensioner.correct_record(event.event_id, event.occurred_on, _record(event.data))
 
 
+def _request_proxy(pensioner: Pensioner, event: LifeEvent) -> None:
+    data = event.data
+    assert isinstance(data, ProxyRequestedData)
+    pensioner.request_proxy(
+        event.event_id,
+        event.occurred_on,
+        data.requester_id,
+        data.relationship,
+        data.kinship_proof.model_dump(),
+        list(data.scopes),
+        data.valid_until,
+    )
+
+
 def _establish_eligibility(pensioner: Pensioner, event: LifeEvent) -> None:
     pensioner.establish_eligibility(event.event_id, event.occurred_on, **event.data.model_dump())
 
@@ -344,13 +359,25 @@ COMMANDS: dict[str, Callable[[Pensioner, LifeEvent], None]] = {
     "custody_started": _command("start_custody", "case_ref"),
     "custody_ended": _command("end_custody", "case_ref"),
     "life_evidence": _command("observe_life_evidence", "kind"),
-    "liveness_verified": _command("verify_liveness", "channel"),
     "birthday_month_started": _command("open_cycle", "year"),
     "certification_deadline_reached": _command("reach_deadline", "cycle_year", "mark"),
     "bank_account_changed": _command("change_bank_account", "bank_account", "bank_region"),
     "retirement_eligible": _establish_eligibility,
     "payment_due": _command("run_payment", "month", "account_holders"),
-    "payment_reviewed": _command("review_payment", "month", "kind", "approved"),
+    "payment_reviewed": _command(
+        "review_payment", "month", "kind", "approved", "reason", "reviewer"
+    ),
+    "liveness_verified": _command(
+        "verify_liveness", "channel", "reference", "score", "submitted_by"
+    ),
+    "proxy_requested": _request_proxy,
+    "proxy_request_reviewed": _command(
+        "review_proxy_request", "request_id", "approved", "reason", "reviewer"
+    ),
+    "proxy_revoked": _command("revoke_proxy", "request_id", "revoked_by", "role", "reason"),
+    "evidence_reviewed": _command(
+        "review_evidence", "evidence_event_id", "approved", "reason", "reviewer"
+    ),
 }
 
 
