@@ -34,15 +34,17 @@ def person_registered(
     birth_date: str = "1955-12-12",
     bank_account: str | None = "own",
     bank_region: str = "110101",
+    region: str = "110101",
+    name: str = "李明",
     **kw: Any,
 ) -> dict[str, Any]:
     birth = date.fromisoformat(birth_date)
     data = {
-        "national_id": make_resident_id("110101", birth, sum(map(ord, person_id)) % 1000, True),
-        "name": "李明",
+        "national_id": make_resident_id(region, birth, sum(map(ord, person_id)) % 1000, True),
+        "name": name,
         "birth_date": birth.isoformat(),
         "sex": "M",
-        "region": "110101",
+        "region": region,
         "monthly_pension_cents": pension_cents,
     }
     if bank_account == "own":  # everyone their own account unless a test says otherwise
