@@ -112,18 +112,22 @@ class KafkaWrites:
     """Kafka mode: produce to ``life-events``, keyed by person; the worker applies it."""
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        from aiokafka import AIOKafkaProducer
-
+        self.bootstrap_servers = bootstrap_servers
         self.topic = topic
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
-        )
+        self._producer: Any = None
 
     async def start(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        # Created here, inside the server's event loop.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True
+        )
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def produce(self, message: dict[str, Any]) -> Submitted:
         await self._producer.send_and_wait(
