@@ -6,6 +6,7 @@ COPY streams streams
 COPY projections projections
 COPY triggers triggers
 COPY engine engine
+COPY api api
 RUN pip install --no-cache-dir .
 USER nobody
 WORKDIR /tmp

@@ -510,6 +510,30 @@ def token(
     print(keys.mint(sub, role, prefixes, parse_ttl(ttl)))
 
 
+@app.command("bench-service")
+def bench_service_command(
+    people: Annotated[int, typer.Option(help="People in the benchmark's store.")] = 2000,
+    grants: Annotated[int, typer.Option(help="Proxy requests to time.")] = 200,
+    reads: Annotated[int, typer.Option(help="Status reads to time (8 at a time).")] = 3000,
+    json_output: JsonOption = False,
+) -> None:
+    """Measure the HTTP service on a real server: request-to-grant latency, status reads/s."""
+    from engine.bench import bench_service
+
+    for value, option in ((people, "--people"), (grants, "--grants"), (reads, "--reads")):
+        _at_least_one(value, option)
+    figures = bench_service(people, grants, reads)
+    if json_output:
+        print(json.dumps(figures, indent=2))
+        return
+    table = Table(title="Service benchmark (real uvicorn server, embedded store)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
 def main() -> None:
     try:
         app()

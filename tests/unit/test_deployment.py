@@ -50,5 +50,16 @@ def test_worker_points_at_the_stack_kafka_and_postgres() -> None:
 
 def test_image_installs_every_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("domain", "streams", "projections", "triggers", "engine"):
+    for package in ("domain", "streams", "projections", "triggers", "engine", "api"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_the_service_writes_through_kafka_to_the_stacks_store() -> None:
+    services = compose()["services"]
+    api = services["api"]
+    assert api["command"][:2] == ["benefits", "serve"]
+    assert api["command"][api["command"].index("--writes") + 1] == "kafka"
+    worker = services["worker"]["environment"]
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "LIFE_EVENTS_TOPIC"):
+        assert api["environment"][name] == worker[name]
+    assert "BENEFITS_JWT_SECRET" in api["environment"]
