@@ -115,8 +115,8 @@ class Notice:
 
 @dataclass(frozen=True)
 class History:
-    """What really happened and no later fact can undo: the cycles whose hold was in force, and
-    the months whose payment a hold really stopped (so a certification resumes, with arrears)."""
+    """What really happened and no later fact can undo: the months whose payment a hold really
+    stopped, by cycle (so a certification that comes late still resumes, with arrears)."""
 
     held_months: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
@@ -172,17 +172,17 @@ class Cycle:
 
 
 @dataclass(frozen=True)
-class RunPoint:
-    """Where the person stood when a monthly payment run reached them (on its first day)."""
+class MonthPoint:
+    """Where the person stood when a month's payment run came round (its first day, after that
+    day's other facts). Taken for every month from the person's first run (or an award's start)
+    on, whether or not the run reached them, so a late fact can make a missed month owed."""
 
     month: str
     on: date
-    event_id: str
     status: BenefitStatus | None  # as if alive: a death is judged by its date (``death_date``)
     pension_cents: int
     started: bool
     held_cycle: int | None
-    account_holders: int
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ class Assessment:
     cycles: dict[int, Cycle]
     decisions: list[Decision]
     notices: list[Notice]
-    runs: dict[str, RunPoint]
+    months: dict[str, MonthPoint]
     reviews: list[Review]
     account: tuple[str, str] | None
     pension_cents: int
@@ -287,11 +287,6 @@ def current_record(facts: Iterable[Fact]) -> dict[str, Any]:
     return dict(max(registrations, key=lambda f: (f.on, f.event_id)).data)
 
 
-def assess(facts: Iterable[Fact], history: History | None = None) -> Assessment:
-    """Replay all facts in date order and say where the person stands and what was decided."""
-    return Replay.of(facts, history).assessment()
-
-
 class Replay:
     """The replay in progress. ``apply`` continues it with a fact that sorts after every fact
     replayed so far and changes nothing global (not a death), which gives exactly what a full
@@ -321,7 +316,7 @@ class Replay:
             cycles=self.cycles,
             decisions=self.decisions,
             notices=self.notices,
-            runs=self.runs,
+            months=self.months,
             reviews=self.reviews,
             account=self.account,
             pension_cents=self.pension_cents(),
@@ -339,14 +334,16 @@ class Replay:
         self.award_cents: int | None = None
         self.pension_start: date | None = None
         self.dead = False
-        self.custody: dict[str, dict[str, date]] = {}
+        self.custody: dict[str, date] = {}  # open cases: case_ref -> since
         self.evidence: list[Fact] = []
         self.checks: list[Fact] = []  # liveness checks
         self.cycles: dict[int, Cycle] = {}
         self.cycle: Cycle | None = None
         self.decisions: list[Decision] = []
         self.notices: list[Notice] = []
-        self.runs: dict[str, RunPoint] = {}
+        self.months: dict[str, MonthPoint] = {}
+        self.points_from: date | None = None  # the first month a payment run can owe
+        self._next_point: date | None = None
         self.reviews: list[Review] = []
         self.proxies: dict[str, ProxyGrant] = {}
         self.evidence_alerts: dict[str, dict[str, Any]] = {}
@@ -372,10 +369,7 @@ class Replay:
         return Standing(BenefitStatus.ACTIVE, RiskLevel.NONE, None)
 
     def in_custody(self) -> bool:
-        return any(
-            "started" in c and not ("ended" in c and c["ended"] >= c["started"])
-            for c in self.custody.values()
-        )
+        return bool(self.custody)
 
     def pension_cents(self) -> int:
         """The monthly pension: an award's, else the registered record's."""
@@ -389,11 +383,12 @@ class Replay:
     # ----- facts ------------------------------------------------------------------------------
 
     def apply(self, fact: Fact) -> None:
+        self._note_months_until(fact)
         self.last_key = fact.sort_key()
         policy = policy_in_force(fact.on)
         handler = getattr(self, f"_on_{fact.kind}")
         handler(fact, policy)
-        self._settle(fact, policy)
+        self._note_transition(fact, policy)
 
     def _on_person_registered(self, fact: Fact, policy: PolicyVersion) -> None:
         key = (fact.on, fact.event_id)
@@ -447,6 +442,8 @@ class Replay:
         )
         self.award_cents = calculation.monthly_pension_cents
         self.pension_start = _next_month(fact.on)
+        if self.points_from is None:
+            self.points_from = self.pension_start
         start = f"{self.pension_start.year:04d}-{self.pension_start.month:02d}"
         details = calculation.explain() | {"pension_starts": start}
         self._decide(
@@ -462,22 +459,31 @@ class Replay:
     # ----- payroll: only where the person stood; money is settled in domain.payments ----------
 
     def _on_payment_due(self, fact: Fact, policy: PolicyVersion) -> None:
-        month = fact.data["month"]
-        if month in self.runs:
-            return  # a second trigger for the same month: the first one's point stands
-        standing = self.standing(as_if_alive=True)
-        status = standing.benefit_status if standing else None
-        cycle = self.open_cycle()
-        self.runs[month] = RunPoint(
-            month=month,
-            on=fact.on,
-            event_id=fact.event_id,
-            status=status,
-            pension_cents=self.pension_cents(),
-            started=self.pension_start is None or self.pension_start <= fact.on,
-            held_cycle=cycle.year if status is BenefitStatus.HELD and cycle else None,
-            account_holders=int(fact.data.get("account_holders", 1)),
-        )
+        if self.points_from is None:
+            self.points_from = fact.on
+            self._note_months_until(fact)
+
+    def _note_months_until(self, fact: Fact) -> None:
+        """Note where the person stood on each first of a month the replay has now passed: the
+        first days before ``fact``'s, and its own day when it is the payroll (the day's last)."""
+        if self.points_from is None or self.standing() is None:
+            return
+        day = self._next_point or _first_of_month_on_or_after(self.points_from)
+        while day < fact.on or (day == fact.on and fact.kind == "payment_due"):
+            standing = self.standing(as_if_alive=True)
+            status = standing.benefit_status if standing else None
+            cycle = self.open_cycle()
+            month = f"{day.year:04d}-{day.month:02d}"
+            self.months[month] = MonthPoint(
+                month=month,
+                on=day,
+                status=status,
+                pension_cents=self.pension_cents(),
+                started=self.pension_start is None or self.pension_start <= day,
+                held_cycle=cycle.year if status is BenefitStatus.HELD and cycle else None,
+            )
+            day = _next_month(day)
+        self._next_point = day
 
     def _on_payment_reviewed(self, fact: Fact, policy: PolicyVersion) -> None:
         self.reviews.append(
@@ -493,12 +499,11 @@ class Replay:
     # ----- custody ----------------------------------------------------------------------------
 
     def _on_custody_started(self, fact: Fact, policy: PolicyVersion) -> None:
-        case = self.custody.setdefault(fact.data["case_ref"], {})
-        case["started"] = min(fact.on, case.get("started", fact.on))
+        self.custody.setdefault(fact.data["case_ref"], fact.on)
 
     def _on_custody_ended(self, fact: Fact, policy: PolicyVersion) -> None:
-        case = self.custody.setdefault(fact.data["case_ref"], {})
-        case["ended"] = max(fact.on, case.get("ended", fact.on))
+        # In date order an end closes the case's open stint; a case can start again later.
+        self.custody.pop(fact.data["case_ref"], None)
         cycle = self.open_cycle()
         if cycle is not None and cycle.deferred and not self.in_custody() and not self.dead:
             for mark in sorted(cycle.deferred):
@@ -787,7 +792,7 @@ class Replay:
             )
         )
 
-    def _settle(self, fact: Fact, policy: PolicyVersion) -> None:
+    def _note_transition(self, fact: Fact, policy: PolicyVersion) -> None:
         """Record a change of standing as a decision named for the transition."""
         new, old = self.standing(), self._standing
         self._standing = new
@@ -796,7 +801,8 @@ class Replay:
         kind, reason = transition(old, new)
         if kind is None:
             return
-        key = "registered" if kind == "registered" else f"{kind}:{fact.event_id}"
+        # Registered and terminated happen once to a person; a later fact may move their date.
+        key = kind if kind in ("registered", "terminated") else f"{kind}:{fact.event_id}"
         details = {}
         if kind == "held" and self.cycle is not None:
             details = {"cycle_year": self.cycle.year}
@@ -825,7 +831,7 @@ def transition(old: Standing | None, new: Standing) -> tuple[str | None, str | N
         return "resumed", "certified"
     if old.benefit_status is BenefitStatus.NOT_RETIRED:
         return "activated", "pension_awarded_or_on_record"
-    if new.risk_level is RiskLevel.BLUE and old.risk_level is not RiskLevel.BLUE:
+    if new.risk_level is RiskLevel.BLUE and old.risk_level is RiskLevel.NONE:
         return "flagged_blue", new.reason
     return None, None  # blue cleared by a certification, which is its own decision
 

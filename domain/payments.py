@@ -37,11 +37,6 @@ def first_day(month: str) -> date:
     return date(int(year), int(number), 1)
 
 
-def month_after(day: date) -> date:
-    """The first day of the month after ``day``."""
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
 def mask_account(account: str | None) -> str | None:
     """Account numbers are personal data: only the last four characters are ever shown."""
     if not account:
@@ -87,7 +82,7 @@ class MoneyRecord:
     paid_by_month: dict[str, int] = field(default_factory=dict)
     blocks: dict[str, Block] = field(default_factory=dict)  # "kind:month" -> latest
     review_blocks: list[Block] = field(default_factory=list)
-    reviewed: set[str] = field(default_factory=set)  # "kind:month" with a recorded review
+    reviewed: dict[str, str] = field(default_factory=dict)  # "kind:month" -> approved|rejected
     recovered: dict[str, int] = field(default_factory=dict)  # month -> cents, as last set
     recovery_opened: bool = False
     blue_alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -114,7 +109,7 @@ class MoneyRecord:
             if block.for_review:
                 self.review_blocks.append(block)
         elif kind in ("payment_approved", "payment_rejected"):
-            self.reviewed.add(f"{details['kind']}:{details['month']}")
+            self.reviewed[f"{details['kind']}:{details['month']}"] = kind.removeprefix("payment_")
         elif kind in ("overpayment_recovery", "overpayment_corrected"):
             self.recovered = {m: int(c) for m, c in details["by_month"].items()}
             self.recovery_opened = True
@@ -201,6 +196,7 @@ class _Settler:
         self.instructions: list[Instruction] = []
         self.blocks: dict[str, Block] = dict(record.blocks)
         self.review_blocks: list[Block] = list(record.review_blocks)
+        self.reviewed = dict(record.reviewed)
         self.paid = dict(record.paid_by_month)
         self.paid_accounts = {fingerprint(i.bank_account) for i in record.instructions.values()}
 
@@ -209,7 +205,7 @@ class _Settler:
             self._run(self.current)
         elif self.current is not None and self.current.kind == "payment_reviewed":
             self._review(self.current)
-        positions = {month: self.position(month) for month in sorted(self.a.runs)}
+        positions = {month: self.position(month) for month in sorted(self.a.months)}
         recovered = {m: p.overpaid_cents for m, p in positions.items() if p.overpaid_cents}
         if self.current is not None and recovered != self.record.recovered:
             self._recover(positions, recovered)
@@ -238,18 +234,18 @@ class _Settler:
     # ----- what each run month owes -----------------------------------------------------------
 
     def position(self, month: str) -> MonthPosition:
-        run = self.a.runs[month]
+        point = self.a.months[month]
         paid = self.paid.get(month, 0)
         death = self.a.death_date
-        if run.status in (None, BenefitStatus.NOT_RETIRED) or not run.started:
-            return MonthPosition(month, "not_owed", 0, paid, "not_due")
         if death is not None and first_day(month) > death:
             return MonthPosition(month, "not_owed", 0, paid, "death")
-        if run.status is BenefitStatus.SUSPENDED:
+        if point.status in (None, BenefitStatus.NOT_RETIRED) or not point.started:
+            return MonthPosition(month, "not_owed", 0, paid, "not_due")
+        if point.status is BenefitStatus.SUSPENDED:
             return MonthPosition(month, "not_owed", 0, paid, "custody")
-        pension = run.pension_cents
-        if run.status is BenefitStatus.HELD:
-            cycle = self.a.cycles.get(run.held_cycle) if run.held_cycle is not None else None
+        pension = point.pension_cents
+        if point.status is BenefitStatus.HELD:
+            cycle = self.a.cycles.get(point.held_cycle) if point.held_cycle is not None else None
             if cycle is not None and cycle.status == "closed":  # by a death: never certified
                 return MonthPosition(month, "not_owed", 0, paid, "held_uncertified")
             if cycle is None or cycle.status != "certified":
@@ -258,25 +254,26 @@ class _Settler:
         if review == "pending":
             return MonthPosition(month, "pending_review", pension, paid, "review")
         if review == "rejected":
-            return MonthPosition(month, "not_owed", 0, paid, "review_rejected")
+            # What a review refused is not owed; what was paid before it stands.
+            kept = min(pension, paid)
+            return MonthPosition(
+                month, "owed" if kept else "not_owed", kept, paid, "review_rejected"
+            )
         return MonthPosition(month, "owed", pension, paid)
 
     def review_state(self, month: str) -> str | None:
-        """pending / approved / rejected for the latest review block of ``month``, else None."""
+        """pending / approved / rejected: the recorded review of the month's latest payment a
+        fund-flow check held (None if none was held)."""
         blocks = [b for b in self.review_blocks if b.month == month]
         if not blocks:
             return None
-        block = blocks[-1]
-        reviews = [r for r in self.a.reviews if (r.kind, r.month) == (block.kind, month)]
-        if not reviews:
-            return "pending"
-        return "approved" if max(reviews, key=lambda r: (r.on, r.event_id)).approved else "rejected"
+        return self.reviewed.get(f"{blocks[-1].kind}:{month}", "pending")
 
     # ----- a run reaching the person now ------------------------------------------------------
 
     def _run(self, fact: Fact) -> None:
         month = fact.data["month"]
-        run = self.a.runs.get(month)
+        run = self.a.months.get(month)
         if run is None:
             return
         key = f"pension:{month}"
@@ -298,30 +295,27 @@ class _Settler:
             return
         if standing.benefit_status in (BenefitStatus.HELD, BenefitStatus.SUSPENDED):
             return  # arrears wait until the person is paid again
-        for earlier in sorted(m for m in self.a.runs if m <= month):
+        for earlier in sorted(m for m in self.a.months if m <= month):
             due = self.position(earlier).due_cents
             if due:
                 approved = self.review_state(earlier) == "approved"
                 self._pay(fact, "arrears", earlier, due, approved=approved)
 
     def _review(self, fact: Fact) -> None:
+        """A review of a held payment: recorded once; an approved month is paid, as arrears, by
+        the next run (so nothing is dated in the past or changes a run that has closed)."""
         month, kind = fact.data["month"], fact.data["kind"]
         key = f"{kind}:{month}"
         block = self.blocks.get(key)
-        if block is None or not block.for_review or key in self.record.reviewed:
+        if block is None or not block.for_review or key in self.reviewed:
             return
+        outcome = "approved" if fact.data["approved"] else "rejected"
+        self.reviewed[key] = outcome
         details = {"month": month, "kind": kind}
-        if not fact.data["approved"]:
-            self._decide(
-                fact, f"payment_rejected:{key}", "payment_rejected", "review_rejected", details
-            )
-            return
-        self._decide(
-            fact, f"payment_approved:{key}", "payment_approved", "review_approved", details
-        )
-        due = self.position(month).due_cents if month in self.a.runs else 0
-        if due and self.a.account is not None:
-            self._pay(fact, kind, month, due, approved=True)
+        if fact.data.get("reviewer"):
+            details["reviewer"] = fact.data["reviewer"]
+        reason = fact.data.get("reason") or f"review_{outcome}"
+        self._decide(fact, f"payment_{outcome}:{key}", f"payment_{outcome}", reason, details)
 
     def _pay(self, fact: Fact, kind: str, month: str, amount: int, approved: bool = False) -> None:
         """Instruct ``amount`` for ``month`` unless a fund-flow check routes it to review."""

@@ -223,6 +223,12 @@ class Pensioner(Aggregate):
     class ArrearsOwed(Decided):
         """What is owed for past months changed (old, new, delta in cents and months)."""
 
+    class DeathCorrected(Decided):
+        """A later death registration moved the death date (old, new)."""
+
+    class ReviewWithdrawn(Decided):
+        """Review items that no longer apply (a corrected date withdrew them)."""
+
     class PensionAwarded(Decided):
         pass
 
@@ -527,12 +533,12 @@ class Pensioner(Aggregate):
     def instructions(self) -> dict[str, Instruction]:
         return self.money.instructions
 
-    def history(self) -> History:
+    def held_history(self) -> History:
         return History(held_months=self.money.held_months())
 
     def assess(self) -> Assessment:
         """Where the person stands, from a full replay of every fact."""
-        return Replay.of(self.facts.values(), self.history()).assessment()
+        return Replay.of(self.facts.values(), self.held_history()).assessment()
 
     def derived_status(self) -> dict[str, Any]:
         """The status a fresh replay of every fact calls for, given the money recorded."""
@@ -543,7 +549,7 @@ class Pensioner(Aggregate):
         """The assessment after ``fact``: the kept replay continued when that is exact (facts
         mostly arrive in date order), otherwise a full replay, which is then kept."""
         replay: Replay | None = getattr(self, "_replay", None)
-        history = self.history()
+        history = self.held_history()
         if replay is not None and replay.can_extend(fact):
             replay.history = history
             replay.apply(fact)
@@ -574,7 +580,7 @@ class Pensioner(Aggregate):
     def _decide(self, fact: Fact) -> None:
         assessment = self._assess_with(fact)
         if assessment.standing is None:
-            return  # not registered yet in the facts' own time (cannot happen for a new fact)
+            return  # the registration itself comes first: only its own replay has no standing
         settlement = settle(assessment, self.money, fact, self.as_of)
         new = [d for d in assessment.decisions if d.key not in self.decision_keys]
         new += [d for d in settlement.decisions if d.key not in self.decision_keys]
@@ -612,7 +618,7 @@ class Pensioner(Aggregate):
                     self.NotificationQueued,
                     key=notice.key,
                     template=notice.template,
-                    on=notice.on,
+                    on=max(notice.on, self.as_of),  # sent now, not on the fact's own date
                     event_id=notice.event_id,
                     details=notice.details,
                 )
@@ -667,6 +673,8 @@ DECISION_EVENTS: dict[str, type[Pensioner.Decided]] = {
     "pension_corrected": Pensioner.PensionCorrected,
     "certification_corrected": Pensioner.CertificationCorrected,
     "arrears_owed": Pensioner.ArrearsOwed,
+    "death_corrected": Pensioner.DeathCorrected,
+    "review_withdrawn": Pensioner.ReviewWithdrawn,
     "proxy_granted": Pensioner.ProxyGranted,
     "proxy_review_requested": Pensioner.ProxyReviewRequested,
     "proxy_rejected": Pensioner.ProxyRejected,

@@ -28,30 +28,17 @@ from domain.entitlement import (
 from domain.payments import Instruction, Settlement, mask_account
 from domain.policy import policy_in_force
 
-# Decisions that explain a change in the certification they come with.
-CERTIFICATION_DECISIONS = frozenset(
-    {
-        "cycle_opened",
-        "silently_certified",
-        "certified_by_liveness",
-        "liveness_invited",
-        "held",
-        "resumed",
-        "flagged_blue",
-        "terminated",
-    }
-)
-# Decisions that explain a change of the monthly pension (from or to none).
-PENSION_DECISIONS = frozenset({"awarded", "activated", "deactivated"})
+# Decisions that explain a change of the monthly pension from or to none.
+PENSION_DECISIONS = frozenset({"activated", "deactivated"})
 # The parts of a cycle that are outcomes (the pending deadlines are progress, not outcomes).
-CERTIFICATION_OUTCOME = ("year", "status", "method", "certified_on", "arrears_months")
+CERTIFICATION_OUTCOME = ("year", "status", "method", "certified_on")
 
 
 def with_alert_risk(standing: Standing, alert_risk: RiskLevel) -> Standing:
     """Open payment reviews raise the risk level: the headline must never read "risk none"."""
     if RISK_ORDER.index(alert_risk) <= RISK_ORDER.index(standing.risk_level):
         return standing
-    return Standing(standing.benefit_status, alert_risk, "payment_review")
+    return Standing(standing.benefit_status, alert_risk, standing.reason or "payment_review")
 
 
 def summarise(assessment: Assessment, settlement: Settlement) -> dict[str, Any]:
@@ -170,16 +157,27 @@ def corrections(
             correct("standing_corrected", new.reason, change)
 
     old_cents, new_cents = recorded["monthly_pension_cents"], derived["monthly_pension_cents"]
-    if old_cents != new_cents and not kinds & PENSION_DECISIONS:
+    awarded_now = any(
+        d.kind == "awarded" and d.details.get("monthly_pension_cents") == new_cents for d in decided
+    )
+    if old_cents != new_cents and not awarded_now and not kinds & PENSION_DECISIONS:
         correct(
             "pension_corrected",
             "record_corrected",
             {"old_cents": old_cents, "new_cents": new_cents, "delta_cents": new_cents - old_cents},
         )
 
+    old_death, new_death = recorded.get("death_date"), derived.get("death_date")
+    if old_death and new_death and old_death != new_death:
+        correct("death_corrected", "death_registration", {"old": old_death, "new": new_death})
+
     before, after = _outcome(recorded["certification"]), _outcome(derived["certification"])
-    if before != after and not kinds & CERTIFICATION_DECISIONS:
+    if before != after and not _certification_explained(after, decided):
         correct("certification_corrected", "late_fact", {"old": before, "new": after})
+
+    withdrawn = _withdrawn_reviews(recorded, derived, decided)
+    if withdrawn:
+        correct("review_withdrawn", "no_longer_applies", {"items": withdrawn})
 
     expected = _arrears_after(recorded["arrears_owed"], decided, instructed)
     if derived["arrears_owed"] != expected:
@@ -199,6 +197,59 @@ def corrections(
             },
         )
     return out
+
+
+def _certification_explained(after: dict[str, Any] | None, decided: Sequence[Decision]) -> bool:
+    """Whether this step's decisions state the certification's new outcome themselves."""
+    for d in decided:
+        if d.kind in ("silently_certified", "certified_by_liveness") and after is not None:
+            method = "silent" if d.kind == "silently_certified" else "liveness"
+            if (after["status"], after["method"], after["certified_on"]) == (
+                "certified",
+                method,
+                d.on.isoformat(),
+            ):
+                return True
+        if d.kind == "cycle_opened" and after is not None and after["status"] == "open":
+            return True
+        if d.kind == "terminated" and (after is None or after["status"] == "none"):
+            return True
+    return False
+
+
+# The decisions that close a review item, by its kind, and where they name the item.
+CLOSING = {
+    "evidence_reviewed": ("evidence_after_death", lambda d: d.details["evidence_event_id"]),
+    "payment_approved": ("payment_review", lambda d: f"{d.details['kind']}:{d.details['month']}"),
+    "payment_rejected": ("payment_review", lambda d: f"{d.details['kind']}:{d.details['month']}"),
+}
+PROXY_DECISIONS = (
+    "proxy_granted",
+    "proxy_rejected",
+    "proxy_revoked",
+    "proxy_refused",
+    "proxy_ended",
+)
+
+
+def _withdrawn_reviews(
+    recorded: dict[str, Any], derived: dict[str, Any], decided: Sequence[Decision]
+) -> list[dict[str, Any]]:
+    """Review items that were open and no longer are, with no decision of this step closing
+    them (a corrected death date withdraws an alert about evidence after it)."""
+    closed = set()
+    for d in decided:
+        if d.kind in CLOSING:
+            kind, key = CLOSING[d.kind]
+            closed.add((kind, key(d)))
+        elif d.kind in PROXY_DECISIONS:
+            closed.add(("proxy_request", d.details["request_id"]))
+    still_open = {(r["kind"], r["key"]) for r in derived.get("open_reviews", ())}
+    return [
+        {"kind": r["kind"], "key": r["key"]}
+        for r in recorded.get("open_reviews", ())
+        if (r["kind"], r["key"]) not in still_open | closed
+    ]
 
 
 def _outcome(certification: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -20,7 +20,10 @@ from typing import Any, Protocol
 from projections.status import DeadlineDue
 
 SOURCE = "scheduler"
-CYCLE_STATUSES = ("active", "held")  # who gets a certification cycle
+# Who the birthday job reaches: everyone but the dead. The person's aggregate opens a cycle only
+# for someone active or held on the day, but a late fact (a custody that had already ended, an
+# award dated earlier) can make that so, and the replay needs the opening to be there.
+CYCLE_STATUSES = ("active", "held", "suspended", "not_retired")
 # Who the payroll reaches: held months are recorded so they are owed once certified, and
 # suspended people are skipped with their reason, for the run's summary.
 PAYROLL_STATUSES = ("active", "held", "suspended")

@@ -54,6 +54,10 @@ def decided(p: Pensioner) -> list:
     return [e for e in events(p) if isinstance(e, Pensioner.Decided)]
 
 
+def last(p: Pensioner, kind: str):
+    return [d for d in decided(p) if d.decision == kind][-1]
+
+
 def notices(p: Pensioner) -> list[str]:
     return [e.template for e in events(p) if isinstance(e, Pensioner.NotificationQueued)]
 
@@ -93,16 +97,18 @@ def test_an_earlier_corrected_death_date_records_a_correction_of_plus_one_month(
     p = paid_january_to_april()
     p.register_death("death-1", date(2026, 4, 20), date(2026, 3, 20))
     p.register_death("death-2", date(2026, 5, 1), date(2026, 2, 15))
-    correction = decided(p)[-1]
-    assert (correction.decision, correction.event_id) == ("overpayment_corrected", "death-2")
+    correction = last(p, "overpayment_corrected")
+    assert correction.event_id == "death-2"
     assert correction.details["old_cents"] == 300_000
     assert correction.details["new_cents"] == 600_000
     assert correction.details["delta_cents"] == 300_000
     assert correction.details["months_added"] == ["2026-03"]
     assert p.status["overpayment_cents"] == 600_000
-    # The first recovery stays in the history beside its correction.
+    # The first recovery stays in the history beside its correction; the date moved once.
     kinds = [d.decision for d in decided(p)]
     assert kinds.count("overpayment_recovery") == 1
+    assert last(p, "death_corrected").details == {"old": "2026-03-20", "new": "2026-02-15"}
+    assert kinds.count("terminated") == 1
 
 
 def test_the_opposite_correction_brings_the_recovery_back_down() -> None:
@@ -110,8 +116,7 @@ def test_the_opposite_correction_brings_the_recovery_back_down() -> None:
     p.register_death("death-1", date(2026, 4, 20), date(2026, 2, 15))
     assert p.status["overpayment_cents"] == 600_000
     p.register_death("death-2", date(2026, 5, 1), date(2026, 3, 20))
-    correction = decided(p)[-1]
-    assert correction.decision == "overpayment_corrected"
+    correction = last(p, "overpayment_corrected")
     assert correction.details["delta_cents"] == -300_000
     assert correction.details["months_removed"] == ["2026-03"]
     assert p.status["overpayment_cents"] == 300_000

@@ -192,7 +192,9 @@ def test_red_an_amount_above_three_times_the_established_pension_waits_for_revie
     assert blocked.details["level"] == "red"
     assert paid(p) == [("2026-02", "pension", 300_000)]
     p.review_payment("ok", date(2026, 3, 4), "2026-03", "pension", approved=True)
-    assert paid(p)[-1] == ("2026-03", "pension", 900_001)
+    assert [d.decision for d in decisions(p)][-2:] == ["payment_approved", "arrears_owed"]
+    payroll(p, "2026-04")  # the approved month is paid by the next run, dated that run
+    assert ("2026-03", "arrears", 900_001) in paid(p)
 
 
 def test_red_review_rejected_pays_nothing() -> None:
