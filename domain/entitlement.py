@@ -801,12 +801,25 @@ class Replay:
         kind, reason = transition(old, new)
         if kind is None:
             return
-        # Registered and terminated happen once to a person; a later fact may move their date.
-        key = kind if kind in ("registered", "terminated") else f"{kind}:{fact.event_id}"
+        key = transition_key(kind, fact.event_id, self.cycle.year if self.cycle else None)
         details = {}
         if kind == "held" and self.cycle is not None:
             details = {"cycle_year": self.cycle.year}
         self._decide(key, kind, fact, policy, reason, details=details)
+
+
+# Registered and terminated happen once to a person; a cycle is flagged, held and resumed at most
+# once. A later fact may move such a decision's date, but never records it a second time.
+ONCE_PER_PERSON = ("registered", "terminated")
+ONCE_PER_CYCLE = ("flagged_blue", "held", "resumed")
+
+
+def transition_key(kind: str, event_id: str, cycle_year: int | None) -> str:
+    if kind in ONCE_PER_PERSON:
+        return kind
+    if kind in ONCE_PER_CYCLE and cycle_year is not None:
+        return f"{kind}:{cycle_year}"
+    return f"{kind}:{event_id}"
 
 
 def transition(old: Standing | None, new: Standing) -> tuple[str | None, str | None]:

@@ -585,7 +585,8 @@ class Pensioner(Aggregate):
         new = [d for d in assessment.decisions if d.key not in self.decision_keys]
         new += [d for d in settlement.decisions if d.key not in self.decision_keys]
         status = summarise(assessment, settlement)
-        new += corrections(self.status, status, new, settlement.instructions, fact, self.as_of)
+        fixes = corrections(self.status, status, new, settlement.instructions, fact, self.as_of)
+        new += [d for d in fixes if d.key not in self.decision_keys]
         for decision in new:
             self.trigger_event(
                 DECISION_EVENTS[decision.kind],

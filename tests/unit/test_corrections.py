@@ -492,3 +492,156 @@ def test_the_ideal_standing_does_not_depend_on_arrival_order() -> None:
         on_time.status["certification"]["certified_on"]
         == late.status["certification"]["certified_on"]
     )
+
+
+# ----- found by review: each of these recorded something the facts did not support -----------
+
+
+def run(p: Pensioner, month: str, holders: int = 1) -> None:
+    p.run_payment(f"payroll:{month}", first_day(month), month, holders)
+
+
+def test_rejecting_an_arrears_top_up_keeps_what_was_already_paid() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    run(p, "2026-01")
+    run(p, "2026-02")
+    p.correct_record("raise", date(2026, 1, 20), record(pension_cents=350_000))
+    run(p, "2026-03", holders=2)  # a shared account: February's top-up goes to review
+    p.review_payment("no", date(2026, 3, 5), "2026-02", "arrears", approved=False)
+    assert p.status["overpayment_cents"] == 0
+    assert "2026-02" not in p.status["arrears_owed"]
+
+
+def test_a_review_made_before_any_payment_was_held_counts_for_nothing() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    run(p, "2026-01")
+    run(p, "2026-02")
+    p.review_payment("early", date(2026, 2, 15), "2026-03", "pension", approved=True)
+    p.correct_record("jump", date(2026, 2, 20), record(pension_cents=1_000_000))
+    run(p, "2026-03")
+    assert [i[1] for i in instructions(p)] == ["2026-01", "2026-02"]
+    assert p.status["payments_withheld"] == {"review": 1}
+
+
+def test_the_first_recorded_review_of_a_payment_stands() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    run(p, "2026-01", holders=2)
+    p.review_payment("no", date(2026, 1, 5), "2026-01", "pension", approved=False)
+    p.review_payment("yes", date(2026, 1, 8), "2026-01", "pension", approved=True)
+    run(p, "2026-02")
+    kinds = [d.decision for d in decided(p)]
+    assert "payment_rejected" in kinds and "payment_approved" not in kinds
+    assert [i[1] for i in instructions(p)] == ["2026-02"]
+
+
+def test_an_approved_payment_is_paid_by_the_next_run_never_dated_in_the_past() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    run(p, "2026-01", holders=2)
+    run(p, "2026-02", holders=2)
+    run(p, "2026-03", holders=2)
+    p.review_payment("ok", date(2026, 1, 10), "2026-01", "pension", approved=True)  # arrives late
+    assert instructions(p) == []
+    run(p, "2026-04")
+    assert instructions(p) == [
+        ("pension", "2026-04", 300_000, date(2026, 4, 1)),
+        ("arrears", "2026-01", 300_000, date(2026, 4, 1)),
+    ]
+
+
+def test_custody_can_start_again_on_the_same_case() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    p.start_custody("c1", date(2026, 1, 10), "CASE-1")
+    p.end_custody("e1", date(2026, 2, 10), "CASE-1")
+    p.start_custody("c2", date(2026, 3, 10), "CASE-1")
+    run(p, "2026-04")
+    assert p.standing.benefit_status is BenefitStatus.SUSPENDED
+    assert instructions(p) == []
+
+
+def test_resolving_a_review_does_not_flag_the_cycle_blue_again() -> None:
+    p = Pensioner.register("P1", "reg", START, record(birth=date(1950, 1, 7)))
+    p.open_cycle("birthday", START, 2026)
+    p.reach_deadline("m30", date(2026, 1, 31), 2026, 30)
+    run(p, "2026-03", holders=2)
+    p.reach_deadline("m90", date(2026, 4, 1), 2026, 90)
+    p.review_payment("ok", date(2026, 4, 10), "2026-03", "pension", approved=True)
+    assert [d.decision for d in decided(p)].count("flagged_blue") == 1
+
+
+def test_earlier_evidence_arriving_after_a_liveness_check_corrects_the_certification_once() -> None:
+    p = Pensioner.register("P1", "reg", START, record(birth=date(1950, 2, 7)))
+    p.open_cycle("birthday", date(2026, 2, 1), 2026)
+    for mark, day in ((30, date(2026, 3, 3)), (90, date(2026, 5, 2)), (120, date(2026, 6, 1))):
+        p.reach_deadline(f"m{mark}", day, 2026, mark)
+    p.verify_liveness("live", date(2026, 8, 10), "app")
+    p.observe_life_evidence("ev", date(2026, 7, 5), "hospital_visit")
+    assert (p.status["certification"]["method"], p.status["certification"]["certified_on"]) == (
+        "silent",
+        "2026-07-05",
+    )
+    kinds = [d.decision for d in decided(p)]
+    assert kinds.count("resumed") == 1
+    correction = last(p, "certification_corrected")
+    assert correction.details["old"]["certified_on"] == "2026-08-10"
+    assert correction.details["new"]["certified_on"] == "2026-07-05"
+
+
+def test_an_earlier_death_registration_arriving_late_terminates_once() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    p.register_death("d-late", date(2026, 3, 13), date(2026, 3, 10))
+    p.register_death("d-early", date(2026, 1, 15), date(2026, 1, 12))
+    assert [d.decision for d in decided(p)].count("terminated") == 1
+    assert p.status["death_date"] == "2026-03-10"  # the latest registration stands
+
+
+def test_a_later_death_date_withdraws_the_alert_on_evidence_before_it() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    p.register_death("d1", date(2026, 3, 8), date(2026, 3, 5))
+    p.observe_life_evidence("tap", date(2026, 4, 1), "transit_tap")
+    assert [r["kind"] for r in p.status["open_reviews"]] == ["evidence_after_death"]
+    p.register_death("d2", date(2026, 6, 20), date(2026, 6, 15))
+    assert p.status["open_reviews"] == []
+    withdrawn = last(p, "review_withdrawn")
+    assert withdrawn.details["items"] == [{"kind": "evidence_after_death", "key": "tap"}]
+
+
+def test_a_late_award_pays_the_months_since_it_started() -> None:
+    p = Pensioner.register("P1", "reg", START, record(pension_cents=0))
+    run(p, "2026-01")  # not retired: nothing owed
+    p.establish_eligibility(
+        "elig",
+        date(2026, 2, 15),
+        scheme="enterprise_employee",
+        contribution_months=300,
+        indexed_wage_cents=600_000,
+        regional_average_wage_cents=800_000,
+        personal_account_cents=12_345_600,
+        retirement_age=60,
+    )  # arrives in June: the runs of March to May never reached the person
+    p.observe_life_evidence("ev", date(2026, 6, 2), "bank_counter")
+    monthly = p.status["monthly_pension_cents"]
+    assert sorted(p.status["arrears_owed"]) == ["2026-03", "2026-04", "2026-05", "2026-06"]
+    run(p, "2026-07")
+    assert [(i[0], i[1]) for i in instructions(p)] == [
+        ("pension", "2026-07"),
+        ("arrears", "2026-03"),
+        ("arrears", "2026-04"),
+        ("arrears", "2026-05"),
+        ("arrears", "2026-06"),
+    ]
+    assert {i[2] for i in instructions(p)} == {monthly}
+
+
+def test_a_later_death_date_makes_the_months_between_owed() -> None:
+    p = Pensioner.register("P1", "reg", START, record())
+    run(p, "2026-01")
+    run(p, "2026-02")
+    run(p, "2026-03")
+    p.register_death("d1", date(2026, 3, 10), date(2026, 3, 5))  # April and May: not reached
+    p.register_death("d2", date(2026, 5, 20), date(2026, 5, 15))
+    assert p.status["arrears_owed"] == {"2026-04": 300_000, "2026-05": 300_000}
+    run(p, "2026-06")  # the payroll reaches people owed arrears: paid to the estate
+    assert [(i[0], i[1]) for i in instructions(p)][-2:] == [
+        ("arrears", "2026-04"),
+        ("arrears", "2026-05"),
+    ]
