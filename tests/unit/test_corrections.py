@@ -318,7 +318,12 @@ def scenarios(draw: st.DrawFn) -> tuple[int, bool, list[Delivery]]:
         start = draw(st.integers(1, 330))
         agency.append(("custody_started", "c-start", _day(start), None))
         if draw(st.booleans()):
-            agency.append(("custody_ended", "c-end", _day(start + draw(st.integers(1, 120))), None))
+            end = start + draw(st.integers(1, 120))
+            agency.append(("custody_ended", "c-end", _day(end), None))
+            if draw(st.booleans()):  # a second stint on the same case
+                agency.append(
+                    ("custody_started", "c-again", _day(end + draw(st.integers(1, 60))), None)
+                )
     for n in range(draw(st.integers(0, 2))):
         registered = draw(st.integers(1, 364))
         death = _day(registered) - timedelta(days=draw(st.integers(0, 60)))
@@ -342,6 +347,14 @@ def scenarios(draw: st.DrawFn) -> tuple[int, bool, list[Delivery]]:
     return pension, has_account, deliveries
 
 
+def reached_by_the_payroll(p: Pensioner) -> bool:
+    """Whom the payroll job reaches (``payroll_candidates``): by status, or anyone owed arrears."""
+    status = p.status
+    return status["benefit_status"] in ("active", "held", "suspended") or bool(
+        status["arrears_owed_cents"]
+    )
+
+
 def deliver(p: Pensioner, d: Delivery, pension: int) -> None:
     if d.kind == "correction":
         p.correct_record(d.event_id, d.on, record(pension_cents=d.arg, account=None))
@@ -361,7 +374,7 @@ def deliver(p: Pensioner, d: Delivery, pension: int) -> None:
         p.open_cycle(d.event_id, d.on, 2026)
     elif d.kind == "mark":
         p.reach_deadline(d.event_id, d.on, 2026, d.arg)
-    else:
+    elif reached_by_the_payroll(p):
         p.run_payment(d.event_id, d.on, month_of(d.on), 1)
 
 
@@ -374,13 +387,17 @@ def owed_by_the_facts(pension: int, has_account: bool, deliveries: list[Delivery
     deaths = sorted((d.on, d.event_id, d.arg) for d in facts if d.kind == "death")
     death_date = deaths[-1][2] if deaths else None
     first_death_on = deaths[0][0] if deaths else None
-    custody_start = next((d.on for d in facts if d.kind == "custody_started"), None)
+    stints = sorted(d.on for d in facts if d.kind == "custody_started")
     custody_end = next((d.on for d in facts if d.kind == "custody_ended"), None)
+    custody_start = stints[0] if stints else None
+    restarted = stints[1] if len(stints) > 1 else None
 
     def alive_on(day: date) -> bool:
         return death_date is None or day <= death_date
 
     def in_custody(day: date) -> bool:
+        if restarted is not None and restarted <= day:
+            return True
         if custody_start is None or custody_start > day:
             return False
         return not (custody_end is not None and custody_start <= custody_end <= day)
