@@ -1,4 +1,4 @@
-"""The ``benefits`` command line."""
+"""The `benefits` command line: the embedded engine, the service, and Kafka mode's processes."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from engine.settings import Settings
 from engine.simulation import SimulationOutcome, simulate
 from engine.wiring import Engine, open_engine
 from projections.status import ReadModelView
-from streams.contracts import mask_payload
+from streams.contracts import EARLIEST_DATE, LATEST_DATE, mask_payload
 
 T = TypeVar("T")
 
@@ -115,7 +115,7 @@ def run(
         str | None,
         typer.Option(
             help="Simulate every day up to this date, YYYY-MM-DD "
-            "(default: the latest event date in the file)."
+            "(default: the latest date of a valid event in the file)."
         ),
     ] = None,
     store: StoreOption = None,
@@ -159,9 +159,13 @@ def _check_input(path: Path, until: str | None) -> None:
 
 def _parse_day(value: str, option: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise fail(f"{option} must be a date written YYYY-MM-DD, got {value!r}", 2) from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        # The contract's range: the engine's own events could not be dated beyond it.
+        raise fail(f"{option} must be between {EARLIEST_DATE} and {LATEST_DATE}, got {value}", 2)
+    return day
 
 
 def run_simulation(
@@ -447,7 +451,7 @@ def demo(
     people: Annotated[int, typer.Option(help="Size of the synthetic population.")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed, for a repeatable population.")] = 2026,
     store: Annotated[
-        str | None, typer.Option("--store", help="Store URL (default: a fresh var/demo.db).")
+        str | None, typer.Option("--store", help="Store URL (default: a fresh var/demo/demo.db).")
     ] = None,
 ) -> None:
     """Generate a realistic synthetic population and its life events, process them, report."""

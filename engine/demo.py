@@ -271,7 +271,11 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
             table.add_row(key, f"{count:,}", examples[key])
         console.print(table)
         reasons = Counter(_reason_kind(r.reason) for r in engine.view.dead_letters())
-        rejected = Table(title="Rejected messages, by reason (`benefits rejected` lists them)")
+        cli = os.environ.get("BENEFITS_CLI") or "benefits"
+        rejected = Table(
+            title="Dead letters by reason: rejected, or never registered within the grace period"
+            f" (`{cli} rejected` lists them)"
+        )
         rejected.add_column("reason")
         rejected.add_column("count", justify="right")
         for reason, count in reasons.most_common():

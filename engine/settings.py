@@ -59,7 +59,10 @@ ENVIRONMENT: dict[str, str] = {
 
 def eventsourcing_environment(store_url: str) -> dict[str, str]:
     """The eventsourcing library's settings for a ``sqlite:///`` or ``postgresql://`` store URL."""
-    parts = urlsplit(store_url)
+    try:
+        parts = urlsplit(store_url)
+    except ValueError as exc:
+        raise StoreUnusable(f"the store URL is malformed: {exc}") from None
     if parts.scheme == "sqlite":
         from projections.database import sqlite_path
 

@@ -148,6 +148,13 @@ Month = Annotated[str, Field(strict=True), AfterValidator(_month)]
 Text = Annotated[
     str, Field(min_length=1, max_length=MAX_TEXT_CHARS, strict=True), AfterValidator(_printable)
 ]
+# A person_id leaves room in the scheduler's own IDs ("scheduler:deadline:<id>:<year>:<mark>").
+MAX_PERSON_ID_CHARS = 100
+PersonId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_PERSON_ID_CHARS, strict=True),
+    AfterValidator(_printable),
+]
 MonthlyCents = Annotated[Integer, Field(ge=0, le=MAX_MONTHLY_CENTS)]
 BalanceCents = Annotated[Integer, Field(ge=0, le=MAX_BALANCE_CENTS)]
 BankAccount = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Za-z]{6,34}$")]
@@ -272,7 +279,7 @@ class ProxyRequestedData(_Strict):
     """A citizen (``requester_id``) asks to act for the person (the principal). The request's ID
     is the event's ``event_id``."""
 
-    requester_id: Text
+    requester_id: PersonId
     relationship: Relationship
     kinship_proof: KinshipProof
     scopes: Annotated[
@@ -340,7 +347,7 @@ MAX_PROXY_YEARS = 3
 class Envelope(_Strict):
     event_id: Text
     type: Text
-    person_id: Text
+    person_id: PersonId
     occurred_on: IsoDate
     source: Text
     data: dict[str, Any]

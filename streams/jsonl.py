@@ -12,6 +12,8 @@ def read_messages(path: Path) -> Iterator[Message]:
     """Non-blank lines, as messages positioned by line number."""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM, as Windows tools write
             if not line.strip():
                 continue
             yield Message(position=number, value=line.rstrip(b"\r\n"))
