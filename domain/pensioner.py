@@ -92,6 +92,9 @@ class Pensioner(Aggregate):
         event_id: str
         occurred_on: date
         data: dict[str, Any]
+        # How it reached us (source agency, the engine's day, the time received): for the
+        # operations figures, never for a decision.
+        arrival: dict[str, Any] | None = None
 
         def apply(self, aggregate: Pensioner) -> None:
             aggregate._note(
@@ -334,6 +337,7 @@ class Pensioner(Aggregate):
         occurred_on: date,
         record: dict[str, Any],
         dead_lettered: list[str] | None = None,
+        arrival: dict[str, Any] | None = None,
     ) -> None:
         self.person_id = person_id
         self.facts: dict[str, Fact] = {}
@@ -353,6 +357,7 @@ class Pensioner(Aggregate):
         occurred_on: date,
         record: GoldenRecord,
         dead_lettered: list[str] | None = None,
+        arrival: dict[str, Any] | None = None,
     ) -> Pensioner:
         """Register a new person from a ``person_registered`` life event."""
         pensioner = cls(
@@ -361,11 +366,17 @@ class Pensioner(Aggregate):
             occurred_on=occurred_on,
             record=record.to_dict(),
             dead_lettered=sorted(dead_lettered or ()),
+            arrival=arrival,
         )
         pensioner._decide(pensioner.facts[event_id])
         return pensioner
 
     # ----- commands
+
+    def arrive(self, arrival: dict[str, Any] | None) -> None:
+        """How the next fact reached us (set by the intake; recorded with the fact, for the
+        operations figures only)."""
+        self.arriving = arrival
 
     def has_seen(self, event_id: str) -> bool:
         """True when the life event with this ID has already had its effect (or was
@@ -574,7 +585,13 @@ class Pensioner(Aggregate):
     ) -> None:
         if self.has_seen(event_id):
             return
-        self.trigger_event(event_class, event_id=event_id, occurred_on=occurred_on, data=data)
+        self.trigger_event(
+            event_class,
+            event_id=event_id,
+            occurred_on=occurred_on,
+            data=data,
+            arrival=getattr(self, "arriving", None),
+        )
         self._decide(self.facts[event_id])
 
     def _decide(self, fact: Fact) -> None:

@@ -415,8 +415,7 @@ def rebuild(store: StoreOption = None) -> None:
     """Drop the read models and rebuild them from the event store."""
     engine = open_engine(_store(store), must_exist=True, exclusive=True)
     try:
-        engine.view.clear(engine.intake.name)
-        count = engine.refresh()
+        count = engine.rebuild()
     finally:
         engine.close()
     out.print(f"rebuilt read models from {count} stored events")

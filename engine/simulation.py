@@ -13,6 +13,7 @@ it waits for a later run.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -124,9 +125,11 @@ class _Run:
     ) -> None:
         applied = False
         for chunk in batched(messages, self.batch_size):
+            started = time.perf_counter()
             result = self.engine.intake.apply_messages(
                 chunk, source=source or self.source, today=today
             )
+            self.engine.kpis.note_batch(time.perf_counter() - started)
             for message, status in zip(chunk, result.statuses, strict=True):
                 identity = message.identity()
                 if status == "duplicate" and identity not in self.seen:

@@ -19,6 +19,8 @@ from eventsourcing.persistence import PersistenceError
 from engine.errors import StoreBusy, StoreNotFound, StoreUnavailable, StoreUnusable
 from engine.settings import eventsourcing_environment, redacted_url
 from projections.database import Database, connect_postgres
+from projections.kpis import TRACKING as KPI_TRACKING
+from projections.kpis import KpiProjection, KpiView
 from projections.status import ReadModelView, StatusProjection, catch_up
 from streams.intake import LifeEventIntake
 
@@ -44,6 +46,7 @@ class Engine:
 
     intake: LifeEventIntake
     projection: StatusProjection
+    kpis: KpiProjection
     lock: WriterLock | None = None
 
     @property
@@ -51,8 +54,18 @@ class Engine:
         return self.projection.view
 
     def refresh(self) -> int:
-        """Bring the read model up to date with the event store."""
-        return catch_up(self.intake, self.projection)
+        """Bring the read models (status and operations figures) up to date with the store."""
+        read = catch_up(
+            self.intake, [(self.projection, self.intake.name), (self.kpis, KPI_TRACKING)]
+        )
+        self.kpis.flush()
+        return read
+
+    def rebuild(self) -> int:
+        """Drop the read models and rebuild them from the event store."""
+        self.view.clear(self.intake.name)
+        self.kpis.view.clear()
+        return self.refresh()
 
     def close(self) -> None:
         try:
@@ -108,6 +121,7 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
         intake = LifeEventIntake(env=env)
         database = Database(store_url)
         projection = StatusProjection(ReadModelView(database))
+        kpis = KpiProjection(KpiView(database))
     except (PersistenceError, sqlite3.Error, psycopg.Error) as exc:
         _close_quietly(intake, database)
         raise StoreUnavailable(
@@ -116,7 +130,7 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
     except BaseException:
         _close_quietly(intake, database)
         raise
-    return Engine(intake=intake, projection=projection, lock=lock)
+    return Engine(intake=intake, projection=projection, kpis=kpis, lock=lock)
 
 
 def _close_quietly(intake: LifeEventIntake | None, database: Database | None) -> None:

@@ -737,14 +737,19 @@ class StatusProjection(Projection[ReadModelView]):
             )
 
 
-def catch_up(app: Application, projection: StatusProjection, page_size: int = 2000) -> int:
-    """Bring the projection up to the end of the application's log; returns events processed."""
+def catch_up(app: Application, projections: list[tuple[Any, str]], page_size: int = 2000) -> int:
+    """Bring each (projection, tracking name) up to the end of the application's log, reading
+    and decoding each page of notifications once for all of them; returns events read."""
     processed = 0
     while True:
-        start = (projection.view.max_tracking_id(app.name) or 0) + 1
+        positions = [(p, p.view.max_tracking_id(name) or 0) for p, name in projections]
+        start = min(position for _, position in positions) + 1
         notifications = app.recorder.select_notifications(start=start, limit=page_size)
         if not notifications:
             return processed
-        page = [(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications]
-        projection.process_page(page)
+        page = [(app.mapper.to_domain_event(n), n.id) for n in notifications]
+        for (projection, position), (_, name) in zip(positions, projections, strict=True):
+            mine = [(e, Tracking(name, i)) for e, i in page if i > position]
+            if mine:
+                projection.process_page(mine)
         processed += len(page)

@@ -33,6 +33,7 @@ class DeadLetter(Aggregate):
         event_id: str | None,
         source: str,
         original_base64: str | None = None,
+        received_on: str | None = None,
     ) -> None:
         self.fingerprint = fingerprint
         self.payload = payload
@@ -41,3 +42,4 @@ class DeadLetter(Aggregate):
         self.source = source
         # The exact bytes of a message that was not UTF-8 (``payload`` shows them decoded).
         self.original_base64 = original_base64
+        self.received_on = received_on  # the engine's day it was received

@@ -12,7 +12,7 @@ import base64
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -50,6 +50,7 @@ class Message:
     position: int
     value: bytes | str
     decoded: LifeEvent | Rejection | None = None
+    received_at: datetime | None = None  # when it reached us (Kafka's timestamp, or now)
 
     def decode(self) -> LifeEvent | Rejection:
         return self.decoded if self.decoded is not None else decode(self.value)
@@ -133,10 +134,12 @@ class LifeEventIntake(Application):
         """Apply messages as one transaction (with ``tracking``, if given). ``today`` dates the
         parking of an event whose person is not registered yet (default: the event's date)."""
         batch = _Batch(self, source or (tracking.application_name if tracking else "unknown"))
+        now = datetime.now(UTC)
         for message in messages:
             decoded = message.decode()
+            batch.received_at = message.received_at or now
             if isinstance(decoded, Rejection):
-                batch.reject(decoded)
+                batch.reject(decoded, received_on=today or now.date())
             else:
                 batch.apply(decoded, message.value, today or decoded.occurred_on)
         return self._save(batch, tracking)
@@ -217,6 +220,7 @@ class _Batch:
         self.released = 0
         self.expired = 0
         self.statuses: list[str] = []
+        self.received_at = datetime.now(UTC)
 
     def _pensioner(self, person_id: str) -> Pensioner | None:
         key = person_aggregate_id(person_id)
@@ -239,7 +243,9 @@ class _Batch:
                 self.aggregates[key] = WaitingEvents(person_id)
         return self.aggregates[key]
 
-    def reject(self, rejection: Rejection, source: str | None = None) -> None:
+    def reject(
+        self, rejection: Rejection, source: str | None = None, received_on: date | None = None
+    ) -> None:
         key = dead_letter_id(rejection.fingerprint)
         if key in self.aggregates or key in self.app.repository:
             self.duplicates += 1  # the very same bad message was already dead-lettered
@@ -255,13 +261,21 @@ class _Batch:
             event_id=rejection.event_id,
             source=source or self.source,
             original_base64=base64.b64encode(original).decode() if original else None,
+            received_on=(received_on or self.received_at.date()).isoformat(),
         )
+
+    def arrival(self, event: LifeEvent, today: date) -> dict[str, str]:
+        return {
+            "source": event.source,
+            "received_on": today.isoformat(),
+            "received_at": self.received_at.isoformat(),
+        }
 
     def apply(self, event: LifeEvent, raw: bytes | str, today: date) -> None:
         pensioner = self._pensioner(event.person_id)
         data = event.data
         if pensioner is None and isinstance(data, PersonRegisteredData):
-            self._register(event, data)
+            self._register(event, data, today)
             return
         if pensioner is None:
             waiting = self.waiting(event.person_id, create=True)
@@ -281,9 +295,10 @@ class _Batch:
             return
         self.accepted += 1
         self.statuses.append("accepted")
+        pensioner.arrive(self.arrival(event, today))
         COMMANDS[event.type](pensioner, event)
 
-    def _register(self, event: LifeEvent, data: PersonRegisteredData) -> None:
+    def _register(self, event: LifeEvent, data: PersonRegisteredData, today: date) -> None:
         """A new person: register them, then apply whatever was waiting for them."""
         waiting = self.waiting(event.person_id)
         created = Pensioner.register(
@@ -292,6 +307,7 @@ class _Batch:
             event.occurred_on,
             _record(data),
             dead_lettered=sorted(waiting.expired) if waiting is not None else None,
+            arrival=self.arrival(event, today),
         )
         self.aggregates[created.id] = created
         self.accepted += 1
@@ -302,6 +318,7 @@ class _Batch:
         for event_id, parked in list(waiting.waiting.items()):
             decoded = decode(parked["payload"])
             if isinstance(decoded, LifeEvent) and not created.has_seen(decoded.event_id):
+                created.arrive(self.arrival(decoded, today))
                 COMMANDS[decoded.type](created, decoded)
             released.append(event_id)
         waiting.release(released)

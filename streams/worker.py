@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,17 +67,25 @@ def build_app(settings: Settings) -> faust.App:
         async for events in stream.take_events(settings.batch_size, within=0.5):
             partitions: dict[int, list[Message]] = defaultdict(list)
             for event in events:
-                partitions[event.message.partition].append(
-                    Message(position=event.message.offset + 1, value=event.value)
+                message = event.message
+                partitions[message.partition].append(
+                    Message(
+                        position=message.offset + 1,
+                        value=event.value,
+                        received_at=datetime.fromtimestamp(message.timestamp, UTC),
+                    )
                 )
             today = datetime.now(UTC).date()
             async with writing:
                 for partition, messages in sorted(partitions.items()):
                     source = f"kafka:{settings.life_events_topic}:{partition}"
+                    started = time.perf_counter()
                     outcome = await asyncio.to_thread(
                         engine.intake.apply_batch, source, messages, today
                     )
+                    engine.kpis.note_batch(time.perf_counter() - started)
                     totals.add(outcome)
+                await asyncio.to_thread(engine.kpis.view.set_gauges, "consumer_lag", lag(events))
                 await asyncio.to_thread(engine.refresh)
                 await publisher.publish_pending(send)
             log.info(
@@ -89,6 +98,17 @@ def build_app(settings: Settings) -> faust.App:
                 totals.rejected,
                 totals.duplicates,
             )
+
+    def lag(events: list[Any]) -> dict[str, float]:
+        """Per partition: messages on the topic not yet applied (the highwater minus the next
+        offset to read)."""
+        lags: dict[str, float] = {}
+        for event in events:
+            tp = event.message.tp
+            highwater = app.consumer.highwater(tp)
+            if highwater is not None:
+                lags[str(tp.partition)] = float(max(0, highwater - (event.message.offset + 1)))
+        return lags
 
     def expire_waiting() -> int:
         """Dead-letter events whose person was not registered within the grace period."""
