@@ -133,3 +133,145 @@ def _wait(url: str, server: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError("the service did not start within 60 s")
+
+
+def bench_kpis(people: int = 100_000, requests: int = 50) -> dict[str, Any]:
+    """`/v1/kpis` (and `/dashboard`) response times over KPI tables the size a year of
+    ``people`` persons makes: the real KPI projection is fed a synthetic year of domain events
+    (the figures are answered by those tables alone; the event store is not read)."""
+    import random
+    import uuid
+    from datetime import UTC, date, datetime, timedelta
+
+    from eventsourcing.persistence import Tracking
+
+    from domain.pensioner import Pensioner
+
+    rng = random.Random(7)
+    regions = [
+        f"{p:02d}{c:02d}{d:02d}" for p in range(11, 66, 5) for c in range(1, 4) for d in range(1, 9)
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        store = f"sqlite:///{Path(folder) / 'kpis.db'}"
+        engine = open_engine(store, exclusive=True)
+        started = time.perf_counter()
+        try:
+            now = datetime.now(UTC)
+            page: list[Any] = []
+            position = 0
+
+            def add(event: Any) -> None:
+                nonlocal position
+                position += 1
+                page.append((event, Tracking("kpis", position)))
+                if len(page) >= 20_000:
+                    engine.kpis.process_page(page)
+                    page.clear()
+
+            for n in range(people):
+                key = uuid.uuid5(uuid.NAMESPACE_URL, f"bench:{n}")
+                region = rng.choice(regions)
+                birth_month = rng.randint(1, 12)
+                risk = rng.choices(["none", "blue", "yellow", "red"], [90, 5, 3, 2])[0]
+                common = {"originator_id": key, "timestamp": now}
+                add(
+                    Pensioner.StatusChanged(
+                        **common,
+                        originator_version=1,
+                        status={"region": region, "risk_level": risk, "birth_month": birth_month},
+                    )
+                )
+                opening = date(2026, birth_month, 1)
+                decisions = [
+                    ("cycle_opened", opening, {}),
+                    ("silently_certified", opening, {"cycle_year": 2026}),
+                ]
+                if rng.random() < 0.05:
+                    decisions.append(
+                        (
+                            "payment_blocked",
+                            opening,
+                            {"month": f"{opening:%Y-%m}", "kind": "pension"},
+                        )
+                    )
+                for version, (kind, on, details) in enumerate(decisions, start=2):
+                    add(
+                        Pensioner.Decided(
+                            **common,
+                            originator_version=version,
+                            key=f"{kind}:{n}",
+                            decision=kind,
+                            on=on,
+                            reason="held" if kind == "payment_blocked" else None,
+                            event_id=f"e{n}",
+                            rule_version="2026.1",
+                            details=details,
+                            benefit_status="active",
+                            risk_level=risk,
+                            status_reason=None,
+                        )
+                    )
+                for month in range(1, 13):
+                    add(
+                        Pensioner.PaymentInstructed(
+                            **common,
+                            originator_version=10 + month,
+                            instruction_id=f"i{n}-{month}",
+                            key=f"pension:2026-{month:02d}",
+                            kind="pension",
+                            month=f"2026-{month:02d}",
+                            amount_cents=300_000,
+                            on=date(2026, month, 1),
+                            bank_account="0" * 16,
+                            bank_region=region,
+                        )
+                    )
+            if page:
+                engine.kpis.process_page(page)
+            engine.view.record_processed_day(date(2026, 12, 31))
+            built = time.perf_counter() - started
+        finally:
+            engine.close()
+        port = _free_port()
+        env = os.environ | {"BENEFITS_JWT_SECRET": SECRET, "BENEFITS_TODAY": "2026-12-31"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "engine", "serve", "--store", store, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait(url, server)
+            keys = KeyConfig(SECRET, ("HS256",), SECRET)
+            operator = keys.mint("bench-operator", "operator", (), timedelta(hours=1))
+            caseworker = keys.mint("bench-cw", "caseworker", ("11", "3601"), timedelta(hours=1))
+            timings: dict[str, list[float]] = {
+                "kpis_operator": [],
+                "kpis_caseworker": [],
+                "dashboard": [],
+            }
+            with httpx.Client(base_url=url, timeout=60) as client:
+                for _ in range(requests):
+                    for name, bearer in (
+                        ("kpis_operator", operator),
+                        ("kpis_caseworker", caseworker),
+                    ):
+                        began = time.perf_counter()
+                        response = client.get(
+                            "/v1/kpis", headers={"Authorization": f"Bearer {bearer}"}
+                        )
+                        timings[name].append((time.perf_counter() - began) * 1000)
+                        assert response.status_code == 200, response.text
+                    began = time.perf_counter()
+                    response = client.get("/dashboard", cookies={"benefits_session": operator})
+                    timings["dashboard"].append((time.perf_counter() - began) * 1000)
+        finally:
+            server.terminate()
+            server.wait(15)
+    figures: dict[str, Any] = {"people": people, "kpi_tables_built_s": round(built, 1)}
+    for name, values in timings.items():
+        figures[f"{name}_ms_p50"] = round(statistics.median(values), 1)
+        figures[f"{name}_ms_p99"] = round(_percentile(values, 0.99), 1)
+    figures["cpus"] = os.cpu_count()
+    return figures

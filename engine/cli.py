@@ -537,6 +537,29 @@ def bench_service_command(
     out.print(table)
 
 
+@app.command("bench-kpis")
+def bench_kpis_command(
+    people: Annotated[int, typer.Option(help="People the KPI tables are sized for.")] = 100_000,
+    requests: Annotated[int, typer.Option(help="Requests to time per route.")] = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """Measure /v1/kpis and /dashboard on KPI tables the size a year of N people makes."""
+    from engine.bench import bench_kpis
+
+    _at_least_one(people, "--people")
+    _at_least_one(requests, "--requests")
+    figures = bench_kpis(people, requests)
+    if json_output:
+        print(json.dumps(figures, indent=2))
+        return
+    table = Table(title="Operations figures benchmark (real uvicorn server)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
 def main() -> None:
     try:
         app()

@@ -356,10 +356,10 @@ def kpi_figures(
     where, params = _region_clause(prefixes)
     with database.transaction() as cursor:
         rows = cursor.execute(
-            "SELECT metric, month, region, key, SUM(value) FROM kpi_counts"
+            "SELECT metric, month, key, SUM(value) FROM kpi_counts"
             " WHERE month >= ? AND month <= ? AND metric IN ('closed', 'funnel',"
             " 'instructions_count', 'instructions_cents', 'skipped', 'held_for_review',"
-            f" 'overpayment'){where} GROUP BY metric, month, region, key",
+            f" 'overpayment'){where} GROUP BY metric, month, key",
             (first, last, *params),
         ).fetchall()
         risk_rows = cursor.execute(
@@ -380,7 +380,7 @@ def kpi_figures(
             "SELECT source, last_received_on, last_occurred_on FROM kpi_freshness ORDER BY source"
         ).fetchall()
     by = defaultdict(lambda: defaultdict(Counter))  # metric -> month -> key -> value
-    for metric, month, _, key, value in rows:
+    for metric, month, key, value in rows:
         by[metric][month][key] += int(value)
     return {
         "from": first,
