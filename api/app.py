@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import kpis, persons, proxies, reviews, system
+from api import dashboard, kpis, persons, proxies, reviews, system
 from api.auth import key_config
 from api.service import Service, install_error_handlers, today_from_environment
 from api.writes import KafkaWrites, StoreWrites
@@ -53,4 +53,5 @@ def create_app(store_url: str, writes: str = "store", settings: Settings | None 
     install_error_handlers(app)
     for router in (system.router, persons.router, proxies.router, reviews.router, kpis.router):
         app.include_router(router)
+    app.include_router(dashboard.router)
     return app
