@@ -591,7 +591,8 @@
 
   function describe(k) {
     var region = k.region ? "region " + k.region : "all regions";
-    return k.from + " to " + k.to + " · " + region + " · figures as of " + k.as_of;
+    return k.from + " to " + k.to + " · " + region +
+      (k.as_of ? " · figures as of " + k.as_of : "");
   }
 
   function status(k, live) {

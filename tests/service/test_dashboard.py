@@ -19,10 +19,13 @@ from fastapi.testclient import TestClient
 
 from api.dashboard import COOKIE, KpiCallerDep, render_report
 from api.service import install_error_handlers
+from engine.errors import StoreNotFound, UserError
+from engine.report import report
 from tests.service.conftest import (
     KEYS,
     SECRET,
     SELF,
+    TODAY,
     Server,
     build_store,
     start_server,
@@ -335,3 +338,39 @@ def test_the_report_is_one_self_contained_file() -> None:
 def test_the_documented_example_makes_a_report() -> None:
     example = documented_example()
     assert embedded(render_report(example)) == example
+
+
+def test_benefits_report_writes_the_store_s_figures_to_one_file(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    out = tmp_path / "report.html"
+    report(store, "2026-01", "2026-06", out, None)
+    figures = embedded(out.read_text(encoding="utf-8"))
+    assert (figures["from"], figures["to"], figures["as_of"]) == ("2026-01", "2026-06", TODAY)
+    assert [row["month"] for row in figures["money"]] == MONTHS[:6]
+    report(store, "2026-03", "2026-03", out, "31")
+    assert embedded(out.read_text(encoding="utf-8"))["region"] == "31"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "region", "words"),
+    [
+        ("2026-1", "2026-06", None, "--from must be a month written YYYY-MM"),
+        ("2026-01", "2026-13", None, "--to must be a month"),
+        ("2026-07", "2026-06", None, "comes after --to"),
+        ("2026-01", "2026-06", "123", "--region takes a 2-, 4- or 6-digit"),
+    ],
+)
+def test_benefits_report_refuses_what_it_cannot_do(
+    tmp_path: Path, first: str, last: str, region: str | None, words: str
+) -> None:
+    with pytest.raises(UserError, match=words):
+        report(f"sqlite:///{tmp_path / 'none.db'}", first, last, tmp_path / "r.html", region)
+
+
+def test_benefits_report_needs_an_existing_store_and_a_file_to_write(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFound):
+        report(f"sqlite:///{tmp_path / 'none.db'}", "2026-01", "2026-02", tmp_path / "r.html", None)
+    assert not (tmp_path / "none.db").exists()
+    with pytest.raises(UserError, match="is a directory"):
+        report(build_store(tmp_path), "2026-01", "2026-02", tmp_path, None)
