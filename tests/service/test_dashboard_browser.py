@@ -297,17 +297,26 @@ def test_the_page_draws_every_figure_group_of_the_documented_shape(
     server: Server, watched: Watched
 ) -> None:
     """Whatever the store holds, a full year of every group (here served by the browser itself in
-    place of /v1/kpis) is drawn as charts and tables, and outside text stays text."""
+    place of /v1/kpis) is drawn as charts and tables, outside text stays text, and the figures
+    are fetched again every 30 seconds."""
     page, document = watched.page, kpi_document()
-    page.route(
-        "**/v1/kpis*",
-        lambda route: route.fulfill(
-            status=200, content_type="application/json", body=json.dumps(document)
-        ),
-    )
+    asked: list[str] = []
+
+    def answer(route: Any) -> None:
+        asked.append(route.request.url)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(document))
+
+    page.route("**/v1/kpis*", answer)
+    page.clock.install()
     page.goto(f"{server.url}/dashboard/login?token={token('ops-3', 'operator')}")
     wait_for(page)
     shown_equals(figures(page), document)
+    assert len(asked) == 1
+    page.clock.run_for(29_000)
+    assert len(asked) == 1
+    page.clock.run_for(2_000)
+    wait_for(page, "from=2026-01&to=2026-12")
+    assert len(asked) == 2 and asked[1].endswith("/v1/kpis?from=2026-01&to=2026-12")
     for group in (
         "automation",
         "latency",
