@@ -4,7 +4,6 @@ format). Both read the KPI projection's pre-aggregated tables; neither names a p
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -18,9 +17,10 @@ from prometheus_client.core import (
 
 from api.access import require_role
 from api.auth import Caller
-from api.service import ERROR_RESPONSES, ApiError, CallerDep, Service, ServiceDep
+from api.dashboard import KpiCallerDep
+from api.service import ERROR_RESPONSES, ApiError, Service, ServiceDep
 from projections.database import Database
-from projections.kpis import bucket_value, kpi_figures
+from projections.kpis import bucket_value, kpis_from_store
 
 router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 MonthParam = Annotated[str | None, Query(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")]
@@ -48,32 +48,14 @@ def figures(
             for p in who.regions
             if region is None or region.startswith(p) or p.startswith(region)
         ]
-    result = kpi_figures(service.view.database, first, last, prefixes)
+    result = kpis_from_store(service.view, first, last, prefixes, service.today())
     result["region"] = region
-    result["as_of"] = as_of.isoformat()
-    result["review_backlog"] = backlog(service, prefixes)
     return result
-
-
-def backlog(service: Service, prefixes: list[str] | None) -> dict[str, Any]:
-    items = service.view.review_items(prefixes)
-    today = service.today()
-    opened = [date.fromisoformat(i["opened_on"]) for i in items if i.get("opened_on")]
-    by_region = Counter(i.get("region") or "unknown" for i in items)
-    kinds = Counter(i["kind"] for i in items)
-    return {
-        "open": len(items),
-        "oldest_age_days": max(0, (today - min(opened)).days) if opened else None,
-        "by_kind": {
-            k: kinds[k] for k in ("proxy_request", "payment_review", "evidence_after_death")
-        },
-        "by_region": [{"region": r, "count": n} for r, n in sorted(by_region.items())],
-    }
 
 
 @router.get("/v1/kpis")
 async def read_kpis(
-    who: CallerDep,
+    who: KpiCallerDep,
     service: ServiceDep,
     from_month: Annotated[MonthParam, Query(alias="from")] = None,
     to_month: Annotated[MonthParam, Query(alias="to")] = None,

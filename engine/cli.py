@@ -486,12 +486,25 @@ def serve(
         raise fail(f"--port must be 1-65535, got {port}", 2)
     application = create_app(url, mode)
     shown = PASSWORD_IN_URL.sub(r"\1***@", url)
+    err.print(dashboard_link(application, host, port), soft_wrap=True)
     err.print(
         f"serving {shown} at http://{host}:{port} (docs: http://{host}:{port}/docs;"
         f" writes: {mode})",
         soft_wrap=True,
     )
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def dashboard_link(application: Any, host: str, port: int) -> str:
+    """A one-click local sign-in for an operator (a token valid an hour), when we can mint one."""
+    from datetime import timedelta
+
+    keys = application.state.service.keys
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if keys.signing_key is None:
+        return f"dashboard: http://{local}:{port}/dashboard"
+    token = keys.mint("local-operator", "operator", (), timedelta(hours=1))
+    return f"dashboard: http://{local}:{port}/dashboard/login?token={token}"
 
 
 @app.command()
@@ -535,6 +548,23 @@ def bench_service_command(
     for key, value in figures.items():
         table.add_row(key, str(value))
     out.print(table)
+
+
+@app.command()
+def report(
+    from_month: Annotated[str, typer.Option("--from", help="First month, YYYY-MM.")],
+    to_month: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM.")],
+    output: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+    store: StoreOption = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="A 2-, 4- or 6-digit region prefix.")
+    ] = None,
+) -> None:
+    """Write the operations figures of a range of months as one self-contained HTML file."""
+    from engine.report import report as write_report
+
+    write_report(_store(store), from_month, to_month, output, region)
+    out.print(f"wrote {output}")
 
 
 @app.command("bench-kpis")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 
 from engine.errors import UserError
@@ -18,7 +19,7 @@ def report(store: str, from_month: str, to_month: str, out: Path, region: str | 
     """Write the figures of ``from_month``..``to_month`` (``YYYY-MM``), for regions starting with
     ``region`` (a 2-, 4- or 6-digit prefix; all when None), from ``store`` to ``out``."""
     from api.dashboard import render_report
-    from projections.kpis import kpi_figures
+    from projections.kpis import kpis_from_store
 
     for value, option in ((from_month, "--from"), (to_month, "--to")):
         if not MONTH.fullmatch(value):
@@ -31,9 +32,10 @@ def report(store: str, from_month: str, to_month: str, out: Path, region: str | 
         raise UserError(f"--out {out} is a directory; name the HTML file to write")
     engine = open_engine(store, must_exist=True)
     try:
-        kpis = kpi_figures(engine.view.database, from_month, to_month, region)
-        last_day = engine.view.last_processed_day()
-        kpis.setdefault("as_of", last_day.isoformat() if last_day else None)
+        last_day = engine.view.last_processed_day() or date.today()
+        prefixes = [region] if region else None
+        kpis = kpis_from_store(engine.view, from_month, to_month, prefixes, last_day)
+        kpis["region"] = region
     finally:
         engine.close()
     html = render_report(kpis)

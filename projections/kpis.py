@@ -525,3 +525,26 @@ def _money(by: dict, month: str) -> dict[str, Any]:
         "overpayment_opened_cents": by["overpayment"][month]["opened"],
         "overpayment_corrected_cents": by["overpayment"][month]["corrected_down"],
     }
+
+
+def kpis_from_store(
+    view: Any, first: str, last: str, prefixes: list[str] | None, today: date
+) -> dict[str, Any]:
+    """Everything ``/v1/kpis`` and the report show: the figures, the review backlog (from the
+    status read model's review items) and the last processed day."""
+    result = kpi_figures(view.database, first, last, prefixes)
+    as_of = view.last_processed_day()
+    result["as_of"] = as_of.isoformat() if as_of else None
+    items = view.review_items(prefixes)
+    opened = [date.fromisoformat(i["opened_on"]) for i in items if i.get("opened_on")]
+    by_region = Counter(i.get("region") or "unknown" for i in items)
+    kinds = Counter(i["kind"] for i in items)
+    result["review_backlog"] = {
+        "open": len(items),
+        "oldest_age_days": max(0, (today - min(opened)).days) if opened else None,
+        "by_kind": {
+            k: kinds[k] for k in ("proxy_request", "payment_review", "evidence_after_death")
+        },
+        "by_region": [{"region": r, "count": n} for r, n in sorted(by_region.items())],
+    }
+    return result

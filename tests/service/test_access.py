@@ -126,6 +126,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "self": 403, "proxy": 403, "stranger": 403, "caseworker_out": 404,
         "auditor": 403, "operator": 403, "caseworker_in": 201,
     },
+    ("GET", "/v1/kpis"): {
+        "self": 403, "proxy": 403, "stranger": 403, "caseworker_in": 200,
+        "caseworker_out": 200, "auditor": 200, "operator": 200,
+    },
     ("GET", "/v1/summary"): {
         "self": 403, "proxy": 403, "stranger": 403, "caseworker_in": 200,
         "caseworker_out": 200, "auditor": 200, "operator": 200,

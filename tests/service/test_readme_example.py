@@ -40,6 +40,7 @@ def test_the_readme_service_example_runs_as_pasted(tmp_path: Path) -> None:
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BENEFITS_JWT_SECRET")
     }
     environ["BENEFITS_VENV"] = str(ROOT / ".venv")
+    environ["BENEFITS_SKIP_INSTALL"] = "1"  # never install from the scratch copy
     # Whatever happens, the server started in the background stops with the script.
     script = "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + script
     log = tmp_path / "example.log"
