@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from engine.wiring import open_engine
 from tests.events import person_registered
@@ -65,6 +66,14 @@ def test_a_proxy_request_goes_through_kafka_and_the_worker(worker_env: WorkerEnv
             assert client.get("/v1/persons/K-PRINCIPAL").status_code == 200
             again = client.post("/v1/proxy-requests", json=body, headers={"Idempotency-Key": "k1"})
             assert (again.status_code, again.json()) == (202, answer.json())
+            metrics = client.get("/metrics").text
+        lag = {
+            sample.labels["partition"]: sample.value
+            for family in text_string_to_metric_families(metrics)
+            if family.name == "benefits_consumer_lag"
+            for sample in family.samples
+        }
+        assert lag == {"0": 0.0}  # the worker has applied everything on the topic
     finally:
         serve.terminate()
         serve.wait(15)

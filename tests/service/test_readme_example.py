@@ -65,3 +65,5 @@ def test_the_readme_service_example_runs_as_pasted(tmp_path: Path) -> None:
     assert '"person_id":"P2026-0000000"' in text
     assert '"status":"granted"' in text
     assert '"instructions":' in text
+    # ... and `serve` offered a one-click operator sign-in for the dashboard.
+    assert f"dashboard: http://127.0.0.1:{port}/dashboard/login?token=" in text
