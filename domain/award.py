@@ -60,7 +60,7 @@ class AwardCalculation:
 def calculate(inputs: AwardInputs, rules: AwardRules) -> AwardCalculation:
     """basic = (regional + indexed) / 2 x (months / 12) x rate; personal = account / divisor."""
     average = Fraction(inputs.regional_average_wage_cents + inputs.indexed_wage_cents, 2)
-    basic = average * Fraction(inputs.contribution_months, 12) * rules.basic_rate_per_year
+    basic = average * Fraction(inputs.contribution_months, 12) * rules.accrual_rate_per_year
     divisor = rules.account_divisors[inputs.retirement_age]
     personal = Fraction(inputs.personal_account_cents, divisor)
     return AwardCalculation(

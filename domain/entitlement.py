@@ -46,6 +46,10 @@ FACT_ORDER: dict[str, int] = {
 }
 
 
+# Facts about an open certification cycle: judged under the version in force when it opened.
+CYCLE_FACTS = frozenset({"certification_deadline_reached", "life_evidence", "liveness_verified"})
+
+
 class BenefitStatus(StrEnum):
     ACTIVE = "active"
     HELD = "held"
@@ -385,10 +389,18 @@ class Replay:
     def apply(self, fact: Fact) -> None:
         self._note_months_until(fact)
         self.last_key = fact.sort_key()
-        policy = policy_in_force(fact.on)
+        policy = self._governing(fact)
         handler = getattr(self, f"_on_{fact.kind}")
         handler(fact, policy)
         self._note_transition(fact, policy)
+
+    def _governing(self, fact: Fact) -> PolicyVersion:
+        """The version a fact is judged under: an open cycle's, from its opening day, for what
+        concerns it (its marks, evidence and checks); otherwise the one on the fact's date."""
+        cycle = self.open_cycle()
+        if cycle is not None and fact.kind in CYCLE_FACTS and fact.on >= cycle.opened_on:
+            return policy_in_force(cycle.opened_on)
+        return policy_in_force(fact.on)
 
     def _on_person_registered(self, fact: Fact, policy: PolicyVersion) -> None:
         key = (fact.on, fact.event_id)

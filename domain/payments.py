@@ -324,10 +324,10 @@ class _Settler:
         key = f"pension:{month}" if kind == "pension" else f"arrears:{month}:{run_month}"
         if key in self.record.instructions or any(i.key == key for i in self.instructions):
             return
-        policy = policy_in_force(fact.on)
+        policy = policy_in_force(first_day(month))  # a payment: its month's version
         if not approved:
             baseline = self.record.established_pension() or self.a.pension_cents
-            ceiling = policy.payment.ceiling_multiple * baseline
+            ceiling = policy.payment.red_ceiling_multiple * baseline
             holders = int(fact.data.get("account_holders", 1))
             if amount > ceiling:
                 evidence = {"ceiling_cents": ceiling}
@@ -466,7 +466,9 @@ class _Settler:
         details: dict[str, Any],
         on: date | None = None,
     ) -> None:
-        version = policy_in_force(fact.on).version
+        month = details.get("month")
+        governing = first_day(month) if kind.startswith("payment_") and month else fact.on
+        version = policy_in_force(governing).version
         self.decisions.append(
             Decision(key, kind, on or fact.on, reason, fact.event_id, version, details)
         )

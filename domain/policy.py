@@ -1,25 +1,27 @@
-"""Dated policy parameters: every number a rule uses, with the version and date it took effect.
+"""Dated policy: the parameters every rule uses, as versions in force from their dates.
 
-A decision records the rule version in force on the day it was made, so an auditor can replay it.
+The values live as data in ``policy/*.yaml`` (description, unit, and values keyed by effective
+date, each with its regulation reference); the ``policy`` package loads and validates them and
+installs the resulting ``PolicyBook`` here, so the domain itself reads no file. A decision records
+the version in force on the date that governs it: a cycle's opening day, a payment's month's
+first day, otherwise the fact's date.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from typing import Any
 
 
 @dataclass(frozen=True)
 class CertificationRules:
-    """Annual no-touch certification (policy 2026.1)."""
-
-    # Life evidence this many days before the cycle opens (or later) certifies silently.
-    evidence_lookback_days: int = 30
-    # Days after opening at which an open cycle escalates.
-    invitation_day: int = 30
-    blue_flag_day: int = 90
-    hold_day: int = 120
+    evidence_lookback_days: int
+    invitation_day: int
+    blue_flag_day: int
+    hold_day: int
 
     @property
     def marks(self) -> tuple[int, ...]:
@@ -28,56 +30,126 @@ class CertificationRules:
 
 @dataclass(frozen=True)
 class AwardRules:
-    """Enterprise-employee basic pension award (policy 2026.1)."""
+    minimum_contribution_months: int
+    accrual_rate_per_year: Fraction
+    account_divisor_age_60: int
+    account_divisor_age_55: int
+    account_divisor_age_50: int
 
-    minimum_contribution_months: int = 180
-    # Basic pension: (regional average wage + indexed wage) / 2 x years of contribution x rate.
-    basic_rate_per_year: Fraction = Fraction(1, 100)
-    # Personal-account pension: account balance / months divisor, by retirement age.
-    account_divisors: dict[int, int] = field(default_factory=lambda: {60: 139, 55: 170, 50: 195})
+    @property
+    def account_divisors(self) -> dict[int, int]:
+        return {
+            60: self.account_divisor_age_60,
+            55: self.account_divisor_age_55,
+            50: self.account_divisor_age_50,
+        }
 
 
 @dataclass(frozen=True)
 class PaymentRules:
-    """The monthly payment run and its fund-flow risk checks (policy 2026.1)."""
-
-    # Red: an instruction above this multiple of the person's established monthly pension
-    # (the last pension paid, or the current pension before any payment) goes to review.
-    ceiling_multiple: int = 3
+    red_ceiling_multiple: int
 
 
 @dataclass(frozen=True)
 class ProxyRules:
-    """Family proxies (policy 2026.1)."""
+    auto_grant_score: float
+    liveness_min_score: float
+    default_validity_days: int
 
-    # A kinship proof scoring at least this is granted at once; below, a caseworker reviews it.
-    auto_grant_score: float = 0.93
-    # A liveness check a proxy runs on the person in the app certifies at or above this score.
-    liveness_min_score: float = 0.90
-    # A grant lasts this long unless the request asks for less (or up to three years).
-    default_validity_days: int = 365
+
+# The rule families, and the shape of each one's parameters.
+FAMILIES: dict[str, type] = {
+    "certification": CertificationRules,
+    "award": AwardRules,
+    "payment": PaymentRules,
+    "proxy": ProxyRules,
+}
+
+
+@dataclass(frozen=True)
+class Value:
+    """One parameter's value from a date, and where the regulation says so."""
+
+    effective: date
+    value: Any
+    reference: str
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str  # family.parameter, e.g. certification.hold_day
+    description: str
+    unit: str
+    values: tuple[Value, ...]  # by effective date
+
+    def on(self, day: date) -> Value:
+        """The value in force on ``day`` (the first one before any)."""
+        found = self.values[0]
+        for value in self.values:
+            if value.effective <= day:
+                found = value
+        return found
 
 
 @dataclass(frozen=True)
 class PolicyVersion:
-    """One version of the rules and the day from which it applies."""
+    """The set of parameter values in force from ``effective_from``."""
 
     version: str
     effective_from: date
-    certification: CertificationRules = field(default_factory=CertificationRules)
-    award: AwardRules = field(default_factory=AwardRules)
-    payment: PaymentRules = field(default_factory=PaymentRules)
-    proxy: ProxyRules = field(default_factory=ProxyRules)
+    certification: CertificationRules
+    award: AwardRules
+    payment: PaymentRules
+    proxy: ProxyRules
 
 
-POLICY_VERSIONS: tuple[PolicyVersion, ...] = (
-    PolicyVersion(version="2026.1", effective_from=date(1990, 1, 1)),
-)
+@dataclass(frozen=True)
+class PolicyBook:
+    parameters: Mapping[str, Parameter]
+    versions: tuple[PolicyVersion, ...]  # by effective date
+    labels: Mapping[date, str] = field(default_factory=dict)
+
+    def in_force(self, on: date) -> PolicyVersion:
+        found = self.versions[0]
+        for version in self.versions:
+            if version.effective_from <= on:
+                found = version
+        return found
+
+    @classmethod
+    def of(cls, parameters: Mapping[str, Parameter], labels: Mapping[date, str]) -> PolicyBook:
+        """Every version the parameters' dates make: one per distinct effective date."""
+        days = sorted({v.effective for p in parameters.values() for v in p.values})
+        versions = []
+        for day in days:
+            families = {}
+            for family, shape in FAMILIES.items():
+                values = {
+                    name.split(".", 1)[1]: p.on(day).value
+                    for name, p in parameters.items()
+                    if name.startswith(f"{family}.")
+                }
+                families[family] = shape(**values)
+            label = labels.get(day, day.isoformat())
+            versions.append(PolicyVersion(version=label, effective_from=day, **families))
+        return cls(parameters=dict(parameters), versions=tuple(versions), labels=dict(labels))
+
+
+_BOOK: PolicyBook | None = None
+
+
+def install(book: PolicyBook) -> None:
+    """Make ``book`` the policy in force (the engine does this at start-up, from policy/)."""
+    global _BOOK
+    _BOOK = book
+
+
+def installed() -> PolicyBook:
+    if _BOOK is None:
+        raise RuntimeError("no policy installed: the engine loads policy/ at start-up")
+    return _BOOK
 
 
 def policy_in_force(on: date) -> PolicyVersion:
-    """The latest policy version whose effective date is on or before ``on``."""
-    candidates = [p for p in POLICY_VERSIONS if p.effective_from <= on]
-    if not candidates:
-        return POLICY_VERSIONS[0]
-    return max(candidates, key=lambda p: p.effective_from)
+    """The version whose effective date is the latest on or before ``on``."""
+    return installed().in_force(on)

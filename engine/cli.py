@@ -590,6 +590,67 @@ def bench_kpis_command(
     out.print(table)
 
 
+policy_app = typer.Typer(help="The policy in force: dated parameters and their references.")
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("show")
+def policy_show(
+    on: Annotated[str | None, typer.Option(help="The day, YYYY-MM-DD (default: today).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the parameters in force on a day, with their values, units and references."""
+    import policy as policy_data
+    from domain.policy import installed
+
+    policy_data.refresh()
+    day = _parse_day(on, "--on") if on else date.today()
+    book = installed()
+    rows = policy_data.describe(book, day)
+    if json_output:
+        version = book.in_force(day)
+        print(
+            json.dumps(
+                {"on": day.isoformat(), "version": version.version, "parameters": rows}, indent=2
+            )
+        )
+        return
+    table = Table(title=f"Policy in force on {day} (version {book.in_force(day).version})")
+    for column in ("parameter", "value", "unit", "since", "reference"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("parameter", "value", "unit", "since", "reference")))
+    out.print(table)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    first: Annotated[str, typer.Option("--from", help="The earlier day, YYYY-MM-DD.")],
+    second: Annotated[str, typer.Option("--to", help="The later day, YYYY-MM-DD.")],
+    json_output: JsonOption = False,
+) -> None:
+    """List the parameters whose value changes between two days."""
+    import policy as policy_data
+    from domain.policy import installed
+
+    policy_data.refresh()
+    rows = policy_data.differences(
+        installed(), _parse_day(first, "--from"), _parse_day(second, "--to")
+    )
+    if json_output:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print(f"no parameter changes between {first} and {second}")
+        return
+    table = Table(title=f"Policy changes from {first} to {second}")
+    for column in ("parameter", "from", "to", "since", "reference"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("parameter", "from", "to", "since", "reference")))
+    out.print(table)
+
+
 def main() -> None:
     try:
         app()

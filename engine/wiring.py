@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from eventsourcing.persistence import PersistenceError
 
+import policy
 from engine.errors import StoreBusy, StoreNotFound, StoreUnavailable, StoreUnusable
 from engine.settings import eventsourcing_environment, redacted_url
 from projections.database import Database, connect_postgres
@@ -89,6 +90,7 @@ def open_engine(
     already there, for commands that only read. ``exclusive``: take the writer lock first, raising
     ``StoreBusy`` if another writer holds it; or pass a ``lock`` already taken with
     ``lock_store``. The engine releases its lock on ``close``."""
+    policy.refresh()  # the policy in force, from policy/ (and a deployment's changes)
     if exclusive and lock is None:
         lock = lock_store(store_url, must_exist=must_exist)
     else:

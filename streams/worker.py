@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 
+import policy
 from engine.settings import Settings
 from engine.wiring import open_engine
 from streams.intake import BatchOutcome, Message
@@ -76,6 +77,7 @@ def build_app(settings: Settings) -> faust.App:
                     )
                 )
             today = datetime.now(UTC).date()
+            policy.refresh()  # a policy version added meanwhile applies without a restart
             async with writing:
                 for partition, messages in sorted(partitions.items()):
                     source = f"kafka:{settings.life_events_topic}:{partition}"

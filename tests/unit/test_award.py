@@ -7,12 +7,21 @@ rounded half up to whole cents once, at the end.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from domain.award import AwardInputs, calculate
 from domain.policy import AwardRules
 
-RULES = AwardRules()
+# The parameters the hand computations use (the shipped values, stated here).
+RULES = AwardRules(
+    minimum_contribution_months=180,
+    accrual_rate_per_year=Fraction(1, 100),
+    account_divisor_age_60=139,
+    account_divisor_age_55=170,
+    account_divisor_age_50=195,
+)
 
 
 def pension(months: int, indexed: int, regional: int, account: int, age: int) -> int:
