@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from fastapi import Path as ApiPath
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -38,6 +39,28 @@ async def read_history(
     check_person(who, doc, "history", service.today())
     assert doc is not None
     return [views.HistoryEntry(**entry) for entry in doc["history"]]
+
+
+@router.get("/{person_id}/history/{number}/explain")
+async def explain_decision(
+    person_id: PersonId,
+    number: Annotated[int, ApiPath(ge=1, le=1_000_000)],
+    who: CallerDep,
+    service: ServiceDep,
+) -> dict:
+    """Decision ``number`` (1 = the oldest): the facts, the rule and the parameters in force (with
+    their references) behind it; personal data in the facts masked."""
+    from domain.explanations import explain
+    from domain.policy import installed
+
+    doc = service.person(person_id)
+    check_person(who, doc, "history", service.today())
+    assert doc is not None
+    history = doc["history"]
+    pensioner = service.engine.intake.pensioner(person_id)
+    if not 1 <= number <= len(history) or pensioner is None:
+        raise ApiError(404, "not_found", f"no decision {number} for this person")
+    return explain(number, history[number - 1], pensioner.facts.values(), installed())
 
 
 @router.get("/{person_id}/payments", response_model=views.Payments)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
+import policy
 from engine.wiring import Engine, lock_store
 from streams.contracts import LifeEvent, Rejection, decode
 from streams.intake import Message
@@ -90,6 +91,7 @@ class StoreWrites:
     def submit(self, message: dict[str, Any], today: date) -> Submitted:
         decoded = decode(json.dumps(message, ensure_ascii=False))
         assert isinstance(decoded, LifeEvent)
+        policy.refresh()  # a version added to the deployment applies without a restart
         with self._lock:
             try:
                 writer = lock_store(self.store_url, must_exist=True)

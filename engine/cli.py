@@ -590,6 +590,61 @@ def bench_kpis_command(
     out.print(table)
 
 
+def explanation(engine: Engine, person_id: str, number: int | None) -> dict[str, Any] | None:
+    """Decision ``number`` (1 = oldest; default the latest) of a person, explained."""
+    from domain.explanations import explain
+    from domain.policy import installed
+
+    history = engine.view.history(person_id)
+    pensioner = engine.intake.pensioner(person_id)
+    if pensioner is None or not history:
+        return None
+    number = number or len(history)
+    if not 1 <= number <= len(history):
+        raise fail(f"--decision must be 1 to {len(history)} for {person_id}, got {number}", 2)
+    return explain(number, history[number - 1], pensioner.facts.values(), installed())
+
+
+@app.command()
+def explain(
+    person_id: Annotated[str, typer.Argument(help="The person's person_id.")],
+    decision: Annotated[
+        int | None, typer.Option(help="Which decision, 1 = the oldest (default: the latest).")
+    ] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Explain a decision: the facts, the rule and the parameters in force behind it."""
+    engine = open_engine(_store(store), must_exist=True)
+    try:
+        shown = explanation(engine, person_id, decision)
+    finally:
+        engine.close()
+    if shown is None:
+        raise _no_such_person(person_id)
+    if json_output:
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        return
+    d = shown["decision"]
+    out.print(
+        f"Decision {shown['number']}: {d['decision']} on {d['on']}"
+        + (f" ({d['reason']})" if d["reason"] else "")
+        + f", caused by {d['event_id']}, rules {shown['rule_version']}",
+        markup=False,
+    )
+    rule = shown["rule"]
+    out.print(f"Rule ({rule['family']}, {rule['where']}): {rule['statement']}", markup=False)
+    for p in shown["parameters"]:
+        out.print(
+            f"  {p['parameter']} = {p['value']} {p['unit']} (since {p['since']}; {p['reference']})",
+            markup=False,
+        )
+    out.print("Facts:")
+    for f in shown["facts"]:
+        data = json.dumps(f["data"], ensure_ascii=False)
+        out.print(f"  {f['occurred_on']} {f['type']} {f['event_id']} {data}", markup=False)
+
+
 policy_app = typer.Typer(help="The policy in force: dated parameters and their references.")
 app.add_typer(policy_app, name="policy")
 

@@ -86,6 +86,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "self": 200, "proxy": 200, "stranger": 404, "caseworker_in": 200,
         "caseworker_out": 404, "auditor": 200, "operator": 403,
     },
+    ("GET", "/v1/persons/{self}/history/{n}/explain"): {
+        "self": 200, "proxy": 200, "stranger": 404, "caseworker_in": 200,
+        "caseworker_out": 404, "auditor": 200, "operator": 403,
+    },
     ("GET", "/v1/persons/{self}/payments"): {
         "self": 200, "proxy": 200, "stranger": 404, "caseworker_in": 200,
         "caseworker_out": 404, "auditor": 200, "operator": 403,
@@ -155,6 +159,7 @@ def test_access_matrix(world: dict, method: str, path: str, who: str, expected: 
         grant=world["grant"],
         revocable=world["revocable"],
         item=world["item"],
+        n=1,
     )
     status = request(world["server"], who, method, concrete, BODIES.get(path))
     assert status == expected, f"{who} {method} {concrete}"
@@ -176,7 +181,7 @@ def test_every_route_of_the_spec_is_in_the_matrix(world: dict) -> None:
         (m, p.replace("{grant}", "{request_id}").replace("{revocable}", "{request_id}"))
         for m, p in named
     }
-    named = {(m, p.replace("{item}", "{item_id}")) for m, p in named}
+    named = {(m, p.replace("{item}", "{item_id}").replace("{n}", "{number}")) for m, p in named}
     assert routes <= named | {("GET", "/v1/persons/{person_id}")}
 
 
