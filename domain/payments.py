@@ -198,7 +198,14 @@ class _Settler:
         self.review_blocks: list[Block] = list(record.review_blocks)
         self.reviewed = dict(record.reviewed)
         self.paid = dict(record.paid_by_month)
-        self.paid_accounts = {fingerprint(i.bank_account) for i in record.instructions.values()}
+        self._paid_accounts: set[str] | None = None  # computed when a payment needs it
+
+    @property
+    def paid_accounts(self) -> set[str]:
+        if self._paid_accounts is None:
+            accounts = {i.bank_account for i in self.record.instructions.values()}
+            self._paid_accounts = {fingerprint(a) for a in accounts}
+        return self._paid_accounts
 
     def settle(self) -> Settlement:
         if self.current is not None and self.current.kind == "payment_due":

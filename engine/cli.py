@@ -645,6 +645,69 @@ def explain(
         out.print(f"  {f['occurred_on']} {f['type']} {f['event_id']} {data}", markup=False)
 
 
+@app.command()
+def whatif(
+    policy_file: Annotated[Path, typer.Option("--policy", help="A policy change (YAML).")],
+    first: Annotated[str, typer.Option("--from", help="Apply the change from this day.")],
+    store: StoreOption = None,
+    examples: Annotated[int, typer.Option(help="Explained examples to show.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """Replay the store's facts under a policy change (nothing is written) and report what
+    changes: persons, decisions by kind, money by month, explained examples."""
+    from engine.whatif import whatif as replay_whatif
+
+    if not policy_file.is_file():
+        raise fail(f"--policy: no such file: {policy_file}", 2)
+    first_day = _parse_day(first, "--from")
+    with Progress(
+        TextColumn("[bold]replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=json_output,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("people", total=None)
+
+        def on_person(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = replay_whatif(_store(store), policy_file, first_day, on_person, examples)
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    out.print(
+        f"{report['persons_changed']:,} of {report['persons']:,} people change under"
+        f" {report['policy']} from {report['from']}",
+        markup=False,
+    )
+    kinds = Table(title="Decisions by kind")
+    for column in ("decision", "before", "after", "people changed"):
+        kinds.add_column(column, justify="left" if column == "decision" else "right")
+    for kind, counts in report["by_decision_kind"].items():
+        kinds.add_row(kind, str(counts["before"]), str(counts["after"]), str(counts["persons"]))
+    out.print(kinds)
+    money = Table(title="Money difference by month (after - before)")
+    money.add_column("month")
+    money.add_column("change")
+    for month, figures in report["money_by_month"].items():
+        money.add_row(month, ", ".join(f"{k} {v:+,}" for k, v in figures.items()))
+    out.print(money)
+    for example in report["examples"][:examples]:
+        shown = example.get("explanation")
+        if shown:
+            d = shown["decision"]
+            values = "".join(f" [{p['parameter']} = {p['value']}]" for p in shown["parameters"])
+            rule = shown["rule"]["statement"]
+            line = f"{example['person_id']}: now {d['decision']} on {d['on']}: {rule}{values}"
+            out.print(line, markup=False)
+        else:
+            lost = ", ".join(f"{h['decision']} {h['on']}" for h in example.get("no_longer", []))
+            out.print(f"{example['person_id']}: no longer {lost}", markup=False)
+
+
 policy_app = typer.Typer(help="The policy in force: dated parameters and their references.")
 app.add_typer(policy_app, name="policy")
 

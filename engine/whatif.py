@@ -1,0 +1,260 @@
+"""`benefits whatif`: the store's facts replayed under a changed policy, compared with what was
+recorded. Nothing is written: each person is replayed into a scratch aggregate in memory.
+
+Each person's facts are applied in the order they arrived, on the engine's days they arrived.
+The scheduler's deadline marks are not replayed as stored (they were raised for the old policy's
+days): the replay raises the marks its own cycles call for, on their due days, as the daily job
+would. Cycle openings and payment runs are replayed as stored.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import policy
+from domain.entitlement import Fact
+from domain.explanations import explain
+from domain.pensioner import FACT_KINDS, GoldenRecord, Pensioner
+from domain.policy import PolicyBook, install, installed
+from engine.wiring import Engine, open_engine
+
+SCHEDULED = ("certification_deadline_reached", "birthday_month_started", "payment_due")
+
+
+def stored_people(engine: Engine, page: int = 5000) -> dict[Any, list[Any]]:
+    """Every person's stored events, in the order they were recorded."""
+    people: dict[Any, list[Any]] = defaultdict(list)
+    start = 1
+    while True:
+        notifications = engine.intake.recorder.select_notifications(start=start, limit=page)
+        if not notifications:
+            return people
+        for notification in notifications:
+            if notification.topic.startswith(Pensioner.__module__):
+                event = engine.intake.mapper.to_domain_event(notification)
+                people[event.originator_id].append(event)
+        start = notifications[-1].id + 1
+
+
+def replay(events: list[Any], book: PolicyBook, last_day: date | None) -> list[Any]:
+    """The events a scratch aggregate records when ``events``' facts arrive again under
+    ``book``, with deadline marks raised from the replayed cycles."""
+    install(book)
+    created = events[0]
+    p = Pensioner.register(
+        created.person_id,
+        created.event_id,
+        created.occurred_on,
+        GoldenRecord.from_dict(created.record),
+        dead_lettered=list(created.dead_lettered or ()),
+    )
+    for event in events[1:]:
+        if not isinstance(event, Pensioner.FactRecorded):
+            continue
+        kind = FACT_KINDS[type(event)]
+        if kind == "certification_deadline_reached":
+            continue
+        arrived = (event.arrival or {}).get("received_on")
+        if arrived:
+            day = date.fromisoformat(arrived)
+            _raise_marks(p, day if kind in SCHEDULED else day - timedelta(days=1))
+        p.arrive(event.arrival)
+        p._observe(type(event), event.event_id, event.occurred_on, event.data)
+    if last_day is not None:
+        _raise_marks(p, last_day)
+    return p.collect_events()
+
+
+def _raise_marks(p: Pensioner, up_to: date) -> None:
+    """The daily job: each open cycle's marks due by ``up_to``, dated their due day."""
+    while True:
+        cycle = (p.status or {}).get("certification")
+        due = [
+            d
+            for d in (cycle or {}).get("deadlines", ())
+            if date.fromisoformat(d["due_on"]) <= up_to
+        ]
+        if not cycle or cycle["status"] != "open" or not due or p.standing is None:
+            return
+        first = min(due, key=lambda d: d["due_on"])
+        mark, on = first["mark"], date.fromisoformat(first["due_on"])
+        event_id = f"scheduler:deadline:{p.person_id}:{cycle['year']}:{mark}"
+        before = p.version
+        p.reach_deadline(event_id, on, cycle["year"], mark)
+        if p.version == before:
+            return
+
+
+def outcome(events: list[Any]) -> dict[str, Any]:
+    """What a person's events decided: decisions, money by month, the final status."""
+    decisions = [
+        (e.decision, e.on.isoformat(), e.reason) for e in events if isinstance(e, Pensioner.Decided)
+    ]
+    money: Counter[tuple[str, str]] = Counter()
+    for e in events:
+        if isinstance(e, Pensioner.PaymentInstructed):
+            money[(e.on.isoformat()[:7], f"{e.kind}_cents")] += e.amount_cents
+            money[(e.on.isoformat()[:7], f"{e.kind}_count")] += 1
+        elif isinstance(e, Pensioner.Decided) and e.decision == "payment_blocked":
+            money[(e.details.get("month", ""), f"blocked_{e.reason}")] += 1
+    statuses = [e.status for e in events if isinstance(e, Pensioner.StatusChanged)]
+    final = statuses[-1] if statuses else {}
+    return {
+        "decisions": decisions,
+        "money": money,
+        "status": (final.get("benefit_status"), final.get("risk_level")),
+        "history": [_entry(e) for e in events if isinstance(e, Pensioner.Decided)],
+    }
+
+
+def _entry(e: Any) -> dict[str, Any]:
+    return {
+        "on": e.on.isoformat(),
+        "decision": e.decision,
+        "reason": e.reason,
+        "event_id": e.event_id,
+        "rule_version": e.rule_version,
+        "details": e.details,
+        "key": e.key,
+    }
+
+
+def compare(
+    people: list[list[Any]], book: PolicyBook, last_day: date | None, examples: int
+) -> dict[str, Any]:
+    """Replay ``people`` under ``book`` and compare each with what was recorded."""
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    money: dict[str, Counter[str]] = defaultdict(Counter)
+    changed, shown = 0, []
+    for events in people:
+        if not isinstance(events[0], Pensioner.PersonRegistered):
+            continue
+        before = outcome(events)
+        replayed = replay(events, book, last_day)
+        after = outcome(replayed)
+        differs = before["money"] != after["money"] or before["status"] != after["status"]
+        for kind in {d[0] for d in before["decisions"] + after["decisions"]}:
+            old = Counter(d for d in before["decisions"] if d[0] == kind)
+            new = Counter(d for d in after["decisions"] if d[0] == kind)
+            by_kind[kind]["before"] += sum(old.values())
+            by_kind[kind]["after"] += sum(new.values())
+            if old != new:
+                by_kind[kind]["persons"] += 1
+                differs = True
+        for (month, figure), value in before["money"].items():
+            money[month][figure] -= value
+        for (month, figure), value in after["money"].items():
+            money[month][figure] += value
+        if differs:
+            changed += 1
+            if len(shown) < examples:
+                shown.append(_example(events, before, after, replayed, book))
+    return {"by_kind": by_kind, "money": money, "changed": changed, "examples": shown}
+
+
+def _compare_part(arguments: tuple[list[list[Any]], PolicyBook, date | None, int]) -> dict:
+    return compare(*arguments)
+
+
+def whatif(
+    store: str,
+    change: Path,
+    first_day: date,
+    progress: Callable[[int, int], None] | None = None,
+    examples: int = 20,
+    processes: int | None = None,
+) -> dict[str, Any]:
+    """Replay the store's facts under the policy with ``change`` applied from ``first_day``
+    and report what changes against what was recorded (people shared among processes)."""
+    changed_book = policy.load(policy.deployment_changes() + [change], not_before=first_day)
+    engine = open_engine(store, must_exist=True)
+    shipped = installed()
+    try:
+        last_day = engine.view.last_processed_day()
+        people = list(stored_people(engine).values())
+    finally:
+        engine.close()
+    total = len(people)
+    workers = max(1, min(processes or os.cpu_count() or 1, 8))
+    chunks = [people[start : start + 250] for start in range(0, total, 250)]
+    parts: list[dict[str, Any]] = []
+    done = 0
+    try:
+        if workers == 1 or len(chunks) == 1:
+            results = map(_compare_part, ((c, changed_book, last_day, examples) for c in chunks))
+            for chunk, part in zip(chunks, results, strict=True):
+                parts.append(part)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+        else:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(workers) as pool:
+                arguments = ((c, changed_book, last_day, examples) for c in chunks)
+                for chunk, part in zip(chunks, pool.imap(_compare_part, arguments), strict=True):
+                    parts.append(part)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+    finally:
+        install(shipped)
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    money: dict[str, Counter[str]] = defaultdict(Counter)
+    shown: list[dict[str, Any]] = []
+    for part in parts:
+        for kind, counts in part["by_kind"].items():
+            by_kind[kind].update(counts)
+        for month, figures in part["money"].items():
+            money[month].update(figures)
+        shown += part["examples"][: examples - len(shown)]
+    return {
+        "policy": str(change),
+        "from": first_day.isoformat(),
+        "persons": total,
+        "persons_changed": sum(part["changed"] for part in parts),
+        "by_decision_kind": {
+            kind: {"before": c["before"], "after": c["after"], "persons": c["persons"]}
+            for kind, c in sorted(by_kind.items())
+            if c["persons"]
+        },
+        "money_by_month": {
+            month: {k: v for k, v in sorted(figures.items()) if v}
+            for month, figures in sorted(money.items())
+            if any(figures.values())
+        },
+        "examples": shown,
+    }
+
+
+def _example(
+    events: list[Any], before: dict, after: dict, replayed: list[Any], book: PolicyBook
+) -> dict[str, Any]:
+    """A changed person: the first decision that differs, explained under the new policy."""
+    person_id = events[0].person_id
+    old = {(h["decision"], h["on"]) for h in before["history"]}
+    new_history = after["history"]
+    facts = [e for e in replayed if isinstance(e, Pensioner.FactRecorded)]
+    known = [Fact("person_registered", events[0].event_id, events[0].occurred_on, events[0].record)]
+    known += [Fact(FACT_KINDS[type(f)], f.event_id, f.occurred_on, f.data) for f in facts]
+    for number, entry in enumerate(new_history, start=1):
+        if (entry["decision"], entry["on"]) not in old:
+            return {
+                "person_id": person_id,
+                "status_before": before["status"],
+                "status_after": after["status"],
+                "explanation": explain(number, entry, known, book),
+            }
+    now = {(x["decision"], x["on"]) for x in new_history}
+    gone = [h for h in before["history"] if (h["decision"], h["on"]) not in now]
+    return {
+        "person_id": person_id,
+        "status_before": before["status"],
+        "status_after": after["status"],
+        "no_longer": gone[:3],
+    }
