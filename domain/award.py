@@ -1,12 +1,19 @@
-"""The enterprise-employee pension formula: exact arithmetic, rounded half up once, at the end."""
+"""The enterprise-employee pension award: with ``award.minimum_contribution_months`` or more a
+pension is awarded, basic = (regional average + indexed wage) / 2 x years x
+``award.accrual_rate_per_year``, personal = account / ``award.account_divisor_age_*``; exact
+arithmetic, rounded half up once, at the end. Fewer months is refused with the shortfall."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from domain.policy import AwardRules
+from domain.facts import Fact, first_day_after, handles
+from domain.policy import AwardRules, PolicyVersion
+
+if TYPE_CHECKING:
+    from domain.entitlement import Replay
 
 
 @dataclass(frozen=True)
@@ -70,3 +77,51 @@ def calculate(inputs: AwardInputs, rules: AwardRules) -> AwardCalculation:
         divisor=divisor,
         monthly_pension_cents=round_half_up(basic + personal),
     )
+
+
+@handles("retirement_eligible", order=2, decisions=("awarded", "award_refused", "activated"))
+def retirement_eligible(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
+    rules = policy.award
+    months = int(fact.data["contribution_months"])
+    if r.dead or r.pension_cents() > 0:
+        reason = "deceased" if r.dead else "already_receiving_pension"
+        r.decide(f"award_refused:{fact.event_id}", "award_refused", fact, policy, reason)
+        return
+    if months < rules.minimum_contribution_months:
+        shortfall = rules.minimum_contribution_months - months
+        details = {"contribution_months": months, "shortfall_months": shortfall}
+        r.decide(
+            f"award_refused:{fact.event_id}",
+            "award_refused",
+            fact,
+            policy,
+            "insufficient_contributions",
+            details=details,
+        )
+        r.notice(f"award_refused:{fact.event_id}", "award_refused", fact, details)
+        return
+    calculation = calculate(
+        AwardInputs(
+            contribution_months=months,
+            indexed_wage_cents=int(fact.data["indexed_wage_cents"]),
+            regional_average_wage_cents=int(fact.data["regional_average_wage_cents"]),
+            personal_account_cents=int(fact.data["personal_account_cents"]),
+            retirement_age=int(fact.data["retirement_age"]),
+        ),
+        rules,
+    )
+    r.award_cents = calculation.monthly_pension_cents
+    r.pension_start = first_day_after(fact.on)
+    if r.points_from is None:
+        r.points_from = r.pension_start
+    start = f"{r.pension_start.year:04d}-{r.pension_start.month:02d}"
+    details = calculation.explain() | {"pension_starts": start}
+    r.decide(
+        f"awarded:{fact.event_id}",
+        "awarded",
+        fact,
+        policy,
+        "retirement_eligible",
+        details=details,
+    )
+    r.notice(f"pension_awarded:{fact.event_id}", "pension_awarded", fact, details)
