@@ -27,6 +27,7 @@ from domain.entitlement import (
     Standing,
     current_record,
 )
+from domain.facts import FACT_TYPES
 from domain.payments import Instruction, MoneyRecord, settle
 from domain.reconciliation import corrections, standing_of, summarise
 
@@ -87,8 +88,9 @@ class Pensioner(Aggregate):
     # ----- facts
 
     class FactRecorded(Aggregate.Event):
-        """Base of every accepted life event: the fact, as the replay sees it."""
+        """An accepted life event of any type (``kind``): the fact, as the replay sees it."""
 
+        kind: str
         event_id: str
         occurred_on: date
         data: dict[str, Any]
@@ -97,57 +99,7 @@ class Pensioner(Aggregate):
         arrival: dict[str, Any] | None = None
 
         def apply(self, aggregate: Pensioner) -> None:
-            aggregate._note(
-                Fact(FACT_KINDS[type(self)], self.event_id, self.occurred_on, self.data)
-            )
-
-    class RecordCorrected(FactRecorded):
-        """A later (or late) registration of a known person."""
-
-    class DeathRegistered(FactRecorded):
-        pass
-
-    class CustodyStarted(FactRecorded):
-        pass
-
-    class CustodyEnded(FactRecorded):
-        pass
-
-    class LifeEvidenceObserved(FactRecorded):
-        """Behavioural evidence that the person was alive (hospital visit, transit tap, ...)."""
-
-    class LivenessVerified(FactRecorded):
-        pass
-
-    class BirthdayMonthStarted(FactRecorded):
-        pass
-
-    class CertificationDeadlineReached(FactRecorded):
-        pass
-
-    class BankAccountChanged(FactRecorded):
-        pass
-
-    class RetirementEligibilityEstablished(FactRecorded):
-        pass
-
-    class PaymentRunReached(FactRecorded):
-        """The monthly payment run came to this person (raised by the scheduler)."""
-
-    class PaymentReviewed(FactRecorded):
-        """A person reviewed a payment that a fund-flow check had held."""
-
-    class ProxyRequested(FactRecorded):
-        """A relative asked to act for the person (a family proxy)."""
-
-    class ProxyRequestReviewed(FactRecorded):
-        """A caseworker approved or rejected a proxy request."""
-
-    class ProxyRevoked(FactRecorded):
-        """The principal, the proxy or a caseworker ended a proxy grant."""
-
-    class EvidenceReviewed(FactRecorded):
-        """A caseworker's finding on evidence of life dated after the registered death."""
+            aggregate._note(Fact(self.kind, self.event_id, self.occurred_on, self.data))
 
     # ----- decisions and notifications
 
@@ -171,114 +123,6 @@ class Pensioner(Aggregate):
         def apply(self, aggregate: Pensioner) -> None:
             aggregate.decision_keys.add(self.key)
             aggregate.money.note_decision(self.decision, self.details, self.reason, self.on)
-
-    class Registered(Decided):
-        pass
-
-    class PensionActivated(Decided):
-        pass
-
-    class PensionDeactivated(Decided):
-        pass
-
-    class PensionSuspended(Decided):
-        pass
-
-    class PensionReinstated(Decided):
-        pass
-
-    class PensionTerminated(Decided):
-        pass
-
-    class CertificationCycleOpened(Decided):
-        pass
-
-    class SilentlyCertified(Decided):
-        pass
-
-    class CertifiedByLiveness(Decided):
-        pass
-
-    class LivenessInvited(Decided):
-        pass
-
-    class RiskFlaggedBlue(Decided):
-        pass
-
-    class PensionHeld(Decided):
-        pass
-
-    class PensionResumed(Decided):
-        pass
-
-    class EvidenceAfterDeathAlerted(Decided):
-        pass
-
-    class StandingCorrected(Decided):
-        """A late fact changed the standing without any other decision to carry it."""
-
-    class PensionCorrected(Decided):
-        """The monthly pension on record changed (old, new, delta)."""
-
-    class CertificationCorrected(Decided):
-        """A late fact changed a cycle's outcome that no other decision carries (old, new)."""
-
-    class ArrearsOwed(Decided):
-        """What is owed for past months changed (old, new, delta in cents and months)."""
-
-    class DeathCorrected(Decided):
-        """A later death registration moved the death date (old, new)."""
-
-    class ReviewWithdrawn(Decided):
-        """Review items that no longer apply (a corrected date withdrew them)."""
-
-    class PensionAwarded(Decided):
-        pass
-
-    class AwardRefused(Decided):
-        pass
-
-    class PaymentBlocked(Decided):
-        pass
-
-    class PaymentAlertRaised(Decided):
-        pass
-
-    class PaymentApproved(Decided):
-        pass
-
-    class PaymentRejected(Decided):
-        pass
-
-    class OverpaymentRecoveryOpened(Decided):
-        pass
-
-    class OverpaymentCorrected(Decided):
-        """The recovery changed (old, new, delta in cents and months)."""
-
-    class ProxyGranted(Decided):
-        pass
-
-    class ProxyReviewRequested(Decided):
-        """A proxy request's kinship proof scored below the threshold: a caseworker decides."""
-
-    class ProxyRejected(Decided):
-        pass
-
-    class ProxyRefused(Decided):
-        pass
-
-    class ProxyRevokedDecided(Decided):
-        pass
-
-    class ProxyEnded(Decided):
-        pass
-
-    class EvidenceReviewedDecided(Decided):
-        pass
-
-    class LivenessNotAccepted(Decided):
-        """A proxy's liveness check scored below the threshold: it certifies nothing."""
 
     class PaymentInstructed(Aggregate.Event):
         """A payment instruction was given: the only record that holds the account in clear."""
@@ -384,21 +228,21 @@ class Pensioner(Aggregate):
         return event_id in self.facts or event_id in self.dead_lettered
 
     def correct_record(self, event_id: str, occurred_on: date, record: GoldenRecord) -> None:
-        self._observe(self.RecordCorrected, event_id, occurred_on, record.to_dict())
+        self.observe("person_registered", event_id, occurred_on, record.to_dict())
 
     def register_death(self, event_id: str, occurred_on: date, death_date: date) -> None:
-        self._observe(
-            self.DeathRegistered, event_id, occurred_on, {"death_date": death_date.isoformat()}
+        self.observe(
+            "death_registered", event_id, occurred_on, {"death_date": death_date.isoformat()}
         )
 
     def start_custody(self, event_id: str, occurred_on: date, case_ref: str) -> None:
-        self._observe(self.CustodyStarted, event_id, occurred_on, {"case_ref": case_ref})
+        self.observe("custody_started", event_id, occurred_on, {"case_ref": case_ref})
 
     def end_custody(self, event_id: str, occurred_on: date, case_ref: str) -> None:
-        self._observe(self.CustodyEnded, event_id, occurred_on, {"case_ref": case_ref})
+        self.observe("custody_ended", event_id, occurred_on, {"case_ref": case_ref})
 
     def observe_life_evidence(self, event_id: str, occurred_on: date, kind: str) -> None:
-        self._observe(self.LifeEvidenceObserved, event_id, occurred_on, {"kind": kind})
+        self.observe("life_evidence", event_id, occurred_on, {"kind": kind})
 
     def verify_liveness(
         self,
@@ -412,17 +256,17 @@ class Pensioner(Aggregate):
         data: dict[str, Any] = {"channel": channel}
         if channel == "proxy_app":
             data |= {"reference": reference, "score": score, "submitted_by": submitted_by}
-        self._observe(self.LivenessVerified, event_id, occurred_on, data)
+        self.observe("liveness_verified", event_id, occurred_on, data)
 
     def open_cycle(self, event_id: str, occurred_on: date, year: int) -> None:
         """The birthday month began: open this year's certification cycle if it applies."""
-        self._observe(self.BirthdayMonthStarted, event_id, occurred_on, {"year": year})
+        self.observe("birthday_month_started", event_id, occurred_on, {"year": year})
 
     def change_bank_account(
         self, event_id: str, occurred_on: date, bank_account: str, bank_region: str
     ) -> None:
-        self._observe(
-            self.BankAccountChanged,
+        self.observe(
+            "bank_account_changed",
             event_id,
             occurred_on,
             {"bank_account": bank_account, "bank_region": bank_region},
@@ -430,14 +274,14 @@ class Pensioner(Aggregate):
 
     def establish_eligibility(self, event_id: str, occurred_on: date, **data: Any) -> None:
         """Contribution records show the person reached retirement eligibility: award or refuse."""
-        self._observe(self.RetirementEligibilityEstablished, event_id, occurred_on, dict(data))
+        self.observe("retirement_eligible", event_id, occurred_on, dict(data))
 
     def run_payment(
         self, event_id: str, occurred_on: date, month: str, account_holders: int = 1
     ) -> None:
         """This month's payment run reached the person."""
-        self._observe(
-            self.PaymentRunReached,
+        self.observe(
+            "payment_due",
             event_id,
             occurred_on,
             {"month": month, "account_holders": account_holders},
@@ -455,7 +299,7 @@ class Pensioner(Aggregate):
     ) -> None:
         data = {"month": month, "kind": kind, "approved": approved}
         data |= {k: v for k, v in (("reason", reason), ("reviewer", reviewer)) if v}
-        self._observe(self.PaymentReviewed, event_id, occurred_on, data)
+        self.observe("payment_reviewed", event_id, occurred_on, data)
 
     def request_proxy(
         self,
@@ -478,7 +322,7 @@ class Pensioner(Aggregate):
             "scopes": list(scopes),
             "valid_until": valid_until.isoformat(),
         }
-        self._observe(self.ProxyRequested, event_id, occurred_on, data)
+        self.observe("proxy_requested", event_id, occurred_on, data)
 
     def review_proxy_request(
         self,
@@ -490,9 +334,7 @@ class Pensioner(Aggregate):
         reviewer: str,
     ) -> None:
         data = {"request_id": request_id, "approved": approved, "reason": reason}
-        self._observe(
-            self.ProxyRequestReviewed, event_id, occurred_on, data | {"reviewer": reviewer}
-        )
+        self.observe("proxy_request_reviewed", event_id, occurred_on, data | {"reviewer": reviewer})
 
     def revoke_proxy(
         self,
@@ -506,7 +348,7 @@ class Pensioner(Aggregate):
         data = {"request_id": request_id, "revoked_by": revoked_by, "role": role}
         if reason:
             data["reason"] = reason
-        self._observe(self.ProxyRevoked, event_id, occurred_on, data)
+        self.observe("proxy_revoked", event_id, occurred_on, data)
 
     def review_evidence(
         self,
@@ -518,12 +360,12 @@ class Pensioner(Aggregate):
         reviewer: str,
     ) -> None:
         data = {"evidence_event_id": evidence_event_id, "approved": approved, "reason": reason}
-        self._observe(self.EvidenceReviewed, event_id, occurred_on, data | {"reviewer": reviewer})
+        self.observe("evidence_reviewed", event_id, occurred_on, data | {"reviewer": reviewer})
 
     def reach_deadline(self, event_id: str, occurred_on: date, cycle_year: int, mark: int) -> None:
         """A cycle's 30/90/120-day mark came round (raised by the scheduler)."""
-        self._observe(
-            self.CertificationDeadlineReached,
+        self.observe(
+            "certification_deadline_reached",
             event_id,
             occurred_on,
             {"cycle_year": cycle_year, "mark": mark},
@@ -580,13 +422,16 @@ class Pensioner(Aggregate):
         # Corrections are dated as of the latest fact known: the facts' own "now".
         self.as_of: date = max(fact.on, getattr(self, "as_of", fact.on))
 
-    def _observe(
-        self, event_class: type[FactRecorded], event_id: str, occurred_on: date, data: dict
-    ) -> None:
+    def observe(self, kind: str, event_id: str, occurred_on: date, data: dict[str, Any]) -> None:
+        """A life event of type ``kind`` (registered in ``domain.facts``) about this person: record
+        it as a fact, unless it was seen before, and decide what all facts now call for."""
         if self.has_seen(event_id):
             return
+        if kind not in FACT_TYPES:
+            raise ValueError(f"no rule handles life events of type {kind!r}")
         self.trigger_event(
-            event_class,
+            self.FactRecorded,
+            kind=kind,
             event_id=event_id,
             occurred_on=occurred_on,
             data=data,
@@ -606,7 +451,7 @@ class Pensioner(Aggregate):
         new += [d for d in fixes if d.key not in self.decision_keys]
         for decision in new:
             self.trigger_event(
-                DECISION_EVENTS[decision.kind],
+                self.Decided,
                 key=decision.key,
                 decision=decision.kind,
                 on=decision.on,
@@ -642,63 +487,3 @@ class Pensioner(Aggregate):
                 )
         if status != self.status:
             self.trigger_event(self.StatusChanged, status=status)
-
-
-FACT_KINDS: dict[type, str] = {
-    Pensioner.RecordCorrected: "person_registered",
-    Pensioner.DeathRegistered: "death_registered",
-    Pensioner.CustodyStarted: "custody_started",
-    Pensioner.CustodyEnded: "custody_ended",
-    Pensioner.LifeEvidenceObserved: "life_evidence",
-    Pensioner.LivenessVerified: "liveness_verified",
-    Pensioner.BirthdayMonthStarted: "birthday_month_started",
-    Pensioner.CertificationDeadlineReached: "certification_deadline_reached",
-    Pensioner.BankAccountChanged: "bank_account_changed",
-    Pensioner.RetirementEligibilityEstablished: "retirement_eligible",
-    Pensioner.PaymentRunReached: "payment_due",
-    Pensioner.PaymentReviewed: "payment_reviewed",
-    Pensioner.ProxyRequested: "proxy_requested",
-    Pensioner.ProxyRequestReviewed: "proxy_request_reviewed",
-    Pensioner.ProxyRevoked: "proxy_revoked",
-    Pensioner.EvidenceReviewed: "evidence_reviewed",
-}
-
-# The one table from a decision's name to its domain event.
-DECISION_EVENTS: dict[str, type[Pensioner.Decided]] = {
-    "registered": Pensioner.Registered,
-    "activated": Pensioner.PensionActivated,
-    "deactivated": Pensioner.PensionDeactivated,
-    "suspended": Pensioner.PensionSuspended,
-    "reinstated": Pensioner.PensionReinstated,
-    "terminated": Pensioner.PensionTerminated,
-    "cycle_opened": Pensioner.CertificationCycleOpened,
-    "silently_certified": Pensioner.SilentlyCertified,
-    "certified_by_liveness": Pensioner.CertifiedByLiveness,
-    "liveness_invited": Pensioner.LivenessInvited,
-    "flagged_blue": Pensioner.RiskFlaggedBlue,
-    "held": Pensioner.PensionHeld,
-    "resumed": Pensioner.PensionResumed,
-    "evidence_after_death": Pensioner.EvidenceAfterDeathAlerted,
-    "standing_corrected": Pensioner.StandingCorrected,
-    "awarded": Pensioner.PensionAwarded,
-    "award_refused": Pensioner.AwardRefused,
-    "payment_blocked": Pensioner.PaymentBlocked,
-    "payment_alert": Pensioner.PaymentAlertRaised,
-    "payment_approved": Pensioner.PaymentApproved,
-    "payment_rejected": Pensioner.PaymentRejected,
-    "overpayment_recovery": Pensioner.OverpaymentRecoveryOpened,
-    "overpayment_corrected": Pensioner.OverpaymentCorrected,
-    "pension_corrected": Pensioner.PensionCorrected,
-    "certification_corrected": Pensioner.CertificationCorrected,
-    "arrears_owed": Pensioner.ArrearsOwed,
-    "death_corrected": Pensioner.DeathCorrected,
-    "review_withdrawn": Pensioner.ReviewWithdrawn,
-    "proxy_granted": Pensioner.ProxyGranted,
-    "proxy_review_requested": Pensioner.ProxyReviewRequested,
-    "proxy_rejected": Pensioner.ProxyRejected,
-    "proxy_refused": Pensioner.ProxyRefused,
-    "proxy_revoked": Pensioner.ProxyRevokedDecided,
-    "proxy_ended": Pensioner.ProxyEnded,
-    "evidence_reviewed": Pensioner.EvidenceReviewedDecided,
-    "liveness_not_accepted": Pensioner.LivenessNotAccepted,
-}

@@ -20,7 +20,7 @@ from typing import Any
 import policy
 from domain.entitlement import Fact
 from domain.explanations import explain
-from domain.pensioner import FACT_KINDS, GoldenRecord, Pensioner
+from domain.pensioner import GoldenRecord, Pensioner
 from domain.policy import PolicyBook, install, installed
 from engine.wiring import Engine, open_engine
 
@@ -57,7 +57,7 @@ def replay(events: list[Any], book: PolicyBook, last_day: date | None) -> list[A
     for event in events[1:]:
         if not isinstance(event, Pensioner.FactRecorded):
             continue
-        kind = FACT_KINDS[type(event)]
+        kind = event.kind
         if kind == "certification_deadline_reached":
             continue
         arrived = (event.arrival or {}).get("received_on")
@@ -65,7 +65,7 @@ def replay(events: list[Any], book: PolicyBook, last_day: date | None) -> list[A
             day = date.fromisoformat(arrived)
             _raise_marks(p, day if kind in SCHEDULED else day - timedelta(days=1))
         p.arrive(event.arrival)
-        p._observe(type(event), event.event_id, event.occurred_on, event.data)
+        p.observe(kind, event.event_id, event.occurred_on, event.data)
     if last_day is not None:
         _raise_marks(p, last_day)
     return p.collect_events()
@@ -241,7 +241,7 @@ def _example(
     new_history = after["history"]
     facts = [e for e in replayed if isinstance(e, Pensioner.FactRecorded)]
     known = [Fact("person_registered", events[0].event_id, events[0].occurred_on, events[0].record)]
-    known += [Fact(FACT_KINDS[type(f)], f.event_id, f.occurred_on, f.data) for f in facts]
+    known += [Fact(f.kind, f.event_id, f.occurred_on, f.data) for f in facts]
     for number, entry in enumerate(new_history, start=1):
         if (entry["decision"], entry["on"]) not in old:
             return {

@@ -239,11 +239,7 @@ class KpiProjection(Projection[KpiView]):
         arrival = getattr(event, "arrival", None)
         if not arrival:
             return
-        kind = "person_registered"
-        if isinstance(event, Pensioner.FactRecorded):
-            from domain.pensioner import FACT_KINDS
-
-            kind = FACT_KINDS[type(event)]
+        kind = event.kind if isinstance(event, Pensioner.FactRecorded) else "person_registered"
         self._arrivals[(key, event.event_id)] = {"kind": kind, "on": event.occurred_on, **arrival}
         if len(self._arrivals) > 100_000:  # decisions follow their fact closely
             self._arrivals.pop(next(iter(self._arrivals)))

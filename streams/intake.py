@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,7 +23,6 @@ from domain.pensioner import GoldenRecord, Pensioner, person_aggregate_id
 from streams.contracts import (
     LifeEvent,
     PersonRegisteredData,
-    ProxyRequestedData,
     Rejection,
     decode,
 )
@@ -296,7 +295,7 @@ class _Batch:
         self.accepted += 1
         self.statuses.append("accepted")
         pensioner.arrive(self.arrival(event, today))
-        COMMANDS[event.type](pensioner, event)
+        observe(pensioner, event)
 
     def _register(self, event: LifeEvent, data: PersonRegisteredData, today: date) -> None:
         """A new person: register them, then apply whatever was waiting for them."""
@@ -319,7 +318,7 @@ class _Batch:
             decoded = decode(parked["payload"])
             if isinstance(decoded, LifeEvent) and not created.has_seen(decoded.event_id):
                 created.arrive(self.arrival(decoded, today))
-                COMMANDS[decoded.type](created, decoded)
+                observe(created, decoded)
             released.append(event_id)
         waiting.release(released)
         self.released += len(released)
@@ -338,64 +337,10 @@ def _record(data: PersonRegisteredData) -> GoldenRecord:
     )
 
 
-def _command(method: str, *fields: str) -> Callable[[Pensioner, LifeEvent], None]:
-    def apply(pensioner: Pensioner, event: LifeEvent) -> None:
-        values = [getattr(event.data, f) for f in fields]
-        getattr(pensioner, method)(event.event_id, event.occurred_on, *values)
-
-    return apply
-
-
-def _correct_record(pensioner: Pensioner, event: LifeEvent) -> None:
-    assert isinstance(event.data, PersonRegisteredData)
-    pensioner.correct_record(event.event_id, event.occurred_on, _record(event.data))
-
-
-def _request_proxy(pensioner: Pensioner, event: LifeEvent) -> None:
-    data = event.data
-    assert isinstance(data, ProxyRequestedData)
-    pensioner.request_proxy(
-        event.event_id,
-        event.occurred_on,
-        data.requester_id,
-        data.relationship,
-        data.kinship_proof.model_dump(),
-        list(data.scopes),
-        data.valid_until,
-    )
-
-
-def _establish_eligibility(pensioner: Pensioner, event: LifeEvent) -> None:
-    pensioner.establish_eligibility(event.event_id, event.occurred_on, **event.data.model_dump())
-
-
-# The one table from wire type to the aggregate's command.
-COMMANDS: dict[str, Callable[[Pensioner, LifeEvent], None]] = {
-    "person_registered": _correct_record,
-    "death_registered": _command("register_death", "death_date"),
-    "custody_started": _command("start_custody", "case_ref"),
-    "custody_ended": _command("end_custody", "case_ref"),
-    "life_evidence": _command("observe_life_evidence", "kind"),
-    "birthday_month_started": _command("open_cycle", "year"),
-    "certification_deadline_reached": _command("reach_deadline", "cycle_year", "mark"),
-    "bank_account_changed": _command("change_bank_account", "bank_account", "bank_region"),
-    "retirement_eligible": _establish_eligibility,
-    "payment_due": _command("run_payment", "month", "account_holders"),
-    "payment_reviewed": _command(
-        "review_payment", "month", "kind", "approved", "reason", "reviewer"
-    ),
-    "liveness_verified": _command(
-        "verify_liveness", "channel", "reference", "score", "submitted_by"
-    ),
-    "proxy_requested": _request_proxy,
-    "proxy_request_reviewed": _command(
-        "review_proxy_request", "request_id", "approved", "reason", "reviewer"
-    ),
-    "proxy_revoked": _command("revoke_proxy", "request_id", "revoked_by", "role", "reason"),
-    "evidence_reviewed": _command(
-        "review_evidence", "evidence_event_id", "approved", "reason", "reviewer"
-    ),
-}
+def observe(pensioner: Pensioner, event: LifeEvent) -> None:
+    """Hand a validated life event to the person's aggregate, as its registered type."""
+    data = event.data.model_dump(mode="json", exclude_none=True)
+    pensioner.observe(event.type, event.event_id, event.occurred_on, data)
 
 
 def batched(messages: Iterable[Message], size: int) -> Iterable[list[Message]]:

@@ -470,3 +470,22 @@ def test_masking_never_raises_on_hostile_payloads() -> None:
         masked = mask_payload(payload)
         masked.encode("utf-8")  # printable: no lone surrogate left in the output
     assert mask_payload('{"name": "\ud800bc"}') == '{"name": "\\ud800**"}'
+
+
+def test_every_life_event_type_has_one_contract_and_one_rule() -> None:
+    """One registration per type: its contract model here, its rule (with its same-day order and
+    the decisions it can yield) in the rule module that handles it."""
+    from domain.entitlement import Replay  # noqa: F401  (imports the rule modules)
+    from domain.facts import FACT_TYPES
+    from streams.contracts import DATA_MODELS
+
+    assert set(DATA_MODELS) == set(FACT_TYPES)
+    orders = [t.order for t in FACT_TYPES.values()]
+    assert len(orders) == len(set(orders))  # a strict order within a day
+    assert {t.family for t in FACT_TYPES.values()} == {
+        "standing",
+        "certification",
+        "award",
+        "proxies",
+        "payroll",
+    }
