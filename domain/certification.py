@@ -247,7 +247,7 @@ def certify(
         kind,
         trigger or evidence,
         policy,
-        reason=f"{evidence.kind}:{evidence.data.get('kind') or evidence.data.get('channel')}",
+        reason=f"{evidence.kind}:{evidence.data.get('kind') or evidence.data.get('channel', '')}",
         on=on,
         details={
             "cycle_year": cycle.year,

@@ -113,7 +113,7 @@ class Replay:
         )
 
     def __init__(self, known_death_date: date | None, history: History) -> None:
-        self.last_key: tuple[date, int, str] | None = None
+        self.last_key: tuple[date, float, str] | None = None
         self.known_death_date = known_death_date
         self.history = history
         self.record: dict[str, Any] = {}

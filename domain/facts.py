@@ -52,7 +52,9 @@ class FactType:
     """One life-event type as the domain knows it."""
 
     kind: str
-    order: int  # within one day: agencies' events, then the scheduler's marks, openings, payroll
+    # Within one day: agencies' events, then the scheduler's marks, openings, payroll. A number
+    # between two others slots a new type in between.
+    order: float
     handler: Callable[..., None]  # (replay, fact, policy) -> None
     decisions: tuple[str, ...]
     family: str  # the rule module that handles it
@@ -62,7 +64,7 @@ FACT_TYPES: dict[str, FactType] = {}
 
 
 def handles(
-    kind: str, order: int, decisions: tuple[str, ...] = ()
+    kind: str, order: float, decisions: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register a rule module's handler for a life-event type."""
 
@@ -85,7 +87,7 @@ class Fact:
     on: date
     data: Mapping[str, Any]
 
-    def sort_key(self) -> tuple[date, int, str]:
+    def sort_key(self) -> tuple[date, float, str]:
         return (self.on, FACT_TYPES[self.kind].order, self.event_id)
 
 
