@@ -156,6 +156,21 @@ def liveness_verified(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
         certify(r, cycle, "liveness", fact, fact.on, policy)
 
 
+@handles(
+    "life_certificate_submitted",
+    order=4.5,  # like a liveness check: before a death registered the same day
+    decisions=("certified_by_liveness", "evidence_after_death", "resumed"),
+)
+def life_certificate_submitted(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
+    """A life certificate certifies an open cycle on its date, as a liveness check does."""
+    if after_death(r, fact, policy):
+        return
+    r.checks.append(fact)
+    cycle = r.open_cycle()
+    if cycle is not None and fact.on >= cycle.opened_on:
+        certify(r, cycle, "liveness", fact, fact.on, policy)
+
+
 @handles("birthday_month_started", order=14, decisions=("cycle_opened", "silently_certified"))
 def birthday_month_started(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
     year = int(fact.data["year"])

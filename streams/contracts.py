@@ -311,6 +311,12 @@ class EvidenceReviewedData(_Strict):
     reviewer: Text
 
 
+class LifeCertificateData(_Strict):
+    """A paper life certificate a consulate or notary issued to a pensioner living abroad."""
+
+    issuing_office: Text
+
+
 class BirthdayMonthStartedData(_Strict):
     year: Year
 
@@ -338,6 +344,7 @@ DATA_MODELS: dict[str, type[_Strict]] = {
     "proxy_request_reviewed": ProxyRequestReviewedData,
     "proxy_revoked": ProxyRevokedData,
     "evidence_reviewed": EvidenceReviewedData,
+    "life_certificate_submitted": LifeCertificateData,
 }
 
 # A proxy grant lasts at most this long from its request.

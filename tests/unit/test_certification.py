@@ -283,3 +283,14 @@ def test_shuffling_a_days_events_does_not_change_the_outcome(chosen) -> None:
             act(p)
         outcomes.append((p.standing, certification(p)))
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_life_certificate_from_abroad_certifies_an_open_cycle() -> None:
+    p = pensioner()
+    open_cycle(p)
+    days_pass(p, OPENING + timedelta(days=40))
+    p.observe("life_certificate_submitted", eid(), OPENING + timedelta(days=35),
+              {"issuing_office": "Consulate General, Vancouver"})  # fmt: skip
+    c = certification(p)
+    assert (c["status"], c["method"], c["certified_on"]) == ("certified", "liveness", "2026-04-05")
+    assert decided(p)[-1] == "certified_by_liveness"
