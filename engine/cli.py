@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from eventsourcing.utils import TopicError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -49,6 +50,13 @@ class Commands(TyperGroup):
             raise
         except UserError as exc:
             raise fail(exc.message, exc.exit_code) from None
+        except TopicError as exc:
+            raise fail(
+                "the store holds events this version of the engine does not know (it was"
+                f" written by an earlier one: {str(exc).split(':')[0]}); process its input"
+                " again into a new store",
+                1,
+            ) from None
         except KeyboardInterrupt:
             raise typer.Exit(INTERRUPTED) from None
         except Exception as exc:
