@@ -28,7 +28,8 @@ from domain.entitlement import (
     current_record,
 )
 from domain.facts import FACT_TYPES
-from domain.payments import Instruction, MoneyRecord, settle
+from domain.money import Instruction, MoneyRecord
+from domain.payments import settle
 from domain.reconciliation import corrections, standing_of, summarise
 
 __all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing"]

@@ -25,7 +25,7 @@ from domain.entitlement import (
     fingerprint,
     transition,
 )
-from domain.payments import Instruction, Settlement, mask_account
+from domain.money import Instruction, Settlement, mask_account
 from domain.policy import policy_in_force
 
 # Decisions that explain a change of the monthly pension from or to none.

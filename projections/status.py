@@ -18,7 +18,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
-from domain.payments import mask_account
+from domain.money import mask_account
 from domain.pensioner import Pensioner, person_aggregate_id
 from projections.database import Database
 from streams.dead_letters import DeadLetter

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from domain.payments import first_day, month_of
+from domain.money import first_day, month_of
 from domain.pensioner import BenefitStatus, GoldenRecord, Pensioner, RiskLevel
 
 ACCOUNT = "6222021234567890"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.payments import first_day
+from domain.money import first_day
 from domain.pensioner import BenefitStatus, GoldenRecord, Pensioner
 
 ACCOUNT = "6222021234567890"
