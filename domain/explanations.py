@@ -21,17 +21,21 @@ class Rule:
     parameters: tuple[str, ...] = ()
 
 
-CERT = "domain/entitlement.py (certification)"
+CERT = "domain/certification.py"
+STANDING = "domain/standing.py"
+PROXIES = "domain/proxies.py"
 PAY = "domain/payments.py"
+FLOW = "domain/fundflow.py"
+RECOVER = "domain/recovery.py"
 MARKS = ("certification.invitation_day", "certification.blue_flag_day", "certification.hold_day")
 # Each decision kind, the rule that makes it and the parameters that rule reads.
 RULES: dict[str, Rule] = {
-    "registered": Rule("standing", "domain/entitlement.py", "A first registration records the person."),
-    "activated": Rule("standing", "domain/entitlement.py", "A pension on record (or awarded) makes a person active."),
-    "deactivated": Rule("standing", "domain/entitlement.py", "No pension on record: not retired."),
-    "suspended": Rule("standing", "domain/entitlement.py", "An open custody case suspends the pension."),
-    "reinstated": Rule("standing", "domain/entitlement.py", "The custody case ended: the pension is paid again."),
-    "terminated": Rule("standing", "domain/entitlement.py", "A registered death ends the pension; the registration with the latest occurred_on stands."),
+    "registered": Rule("standing", STANDING, "A first registration records the person."),
+    "activated": Rule("standing", STANDING, "A pension on record (or awarded) makes a person active."),
+    "deactivated": Rule("standing", STANDING, "No pension on record: not retired."),
+    "suspended": Rule("standing", STANDING, "An open custody case suspends the pension."),
+    "reinstated": Rule("standing", STANDING, "The custody case ended: the pension is paid again."),
+    "terminated": Rule("standing", STANDING, "A registered death ends the pension; the registration with the latest occurred_on stands."),
     "cycle_opened": Rule("certification", CERT, "A cycle opens on the first day of the birth month for an active or held pensioner."),
     "silently_certified": Rule("certification", CERT, "Life evidence dated no earlier than the look-back before the opening certifies the cycle silently, dated the later of the opening and the evidence.", ("certification.evidence_lookback_days",)),
     "certified_by_liveness": Rule("certification", CERT, "A liveness check certifies an open cycle (a proxy's in-app check at or above the threshold).", ("proxy.liveness_min_score",)),
@@ -44,23 +48,23 @@ RULES: dict[str, Rule] = {
     "awarded": Rule("award", "domain/award.py", "With enough contribution months a pension is awarded: basic = (regional average + indexed wage) / 2 x years x accrual; personal = account / divisor by age; rounded half up once.", ("award.minimum_contribution_months", "award.accrual_rate_per_year", "award.account_divisor_age_60", "award.account_divisor_age_55", "award.account_divisor_age_50")),
     "award_refused": Rule("award", "domain/award.py", "Fewer contribution months than the minimum (or a death, or a pension already paid) refuses the award.", ("award.minimum_contribution_months",)),
     "payment_blocked": Rule("payroll", PAY, "A run pays an active person with an account; it holds a payment above the red ceiling or into a shared account for review, and skips the held, the suspended and those without an account.", ("payment.red_ceiling_multiple",)),
-    "payment_alert": Rule("fund-flow checks", PAY, "The first payment to an account in another region than the person's is flagged blue and paid."),
-    "payment_approved": Rule("fund-flow checks", PAY, "A reviewer approved a held payment: the next run pays it as arrears."),
-    "payment_rejected": Rule("fund-flow checks", PAY, "A reviewer refused a held payment: it is not owed; what was paid before stands."),
-    "overpayment_recovery": Rule("recovery", PAY, "Whatever was paid for a month beyond what it owes (after the death date, in custody, at a lower pension) is recovered."),
-    "overpayment_corrected": Rule("recovery", PAY, "A later fact changed what is overpaid: the recovery is corrected by the delta."),
+    "payment_alert": Rule("fund-flow checks", FLOW, "The first payment to an account in another region than the person's is flagged blue and paid."),
+    "payment_approved": Rule("fund-flow checks", FLOW, "A reviewer approved a held payment: the next run pays it as arrears."),
+    "payment_rejected": Rule("fund-flow checks", FLOW, "A reviewer refused a held payment: it is not owed; what was paid before stands."),
+    "overpayment_recovery": Rule("recovery", RECOVER, "Whatever was paid for a month beyond what it owes (after the death date, in custody, at a lower pension) is recovered."),
+    "overpayment_corrected": Rule("recovery", RECOVER, "A later fact changed what is overpaid: the recovery is corrected by the delta."),
     "arrears_owed": Rule("recovery", "domain/reconciliation.py", "What past months owe changed: the next run pays the difference as arrears, dated that run."),
     "pension_corrected": Rule("standing", "domain/reconciliation.py", "The monthly pension on record changed (old, new, delta)."),
     "certification_corrected": Rule("certification", "domain/reconciliation.py", "A late fact changed a cycle's outcome (old, new)."),
     "death_corrected": Rule("standing", "domain/reconciliation.py", "A later death registration moved the death date."),
     "standing_corrected": Rule("standing", "domain/reconciliation.py", "A late fact changed the standing with no other decision to carry it."),
     "review_withdrawn": Rule("standing", "domain/reconciliation.py", "Review items a later fact made moot were withdrawn."),
-    "proxy_granted": Rule("proxies", "domain/entitlement.py (proxies)", "A kinship proof at or above the threshold is granted at once (else after a caseworker's approval).", ("proxy.auto_grant_score", "proxy.default_validity_days")),
-    "proxy_review_requested": Rule("proxies", "domain/entitlement.py (proxies)", "A kinship proof below the threshold waits for a caseworker.", ("proxy.auto_grant_score",)),
-    "proxy_rejected": Rule("proxies", "domain/entitlement.py (proxies)", "A caseworker rejected the request."),
-    "proxy_refused": Rule("proxies", "domain/entitlement.py (proxies)", "A request for a deceased principal is refused."),
-    "proxy_revoked": Rule("proxies", "domain/entitlement.py (proxies)", "The principal, the proxy or a caseworker ended the grant."),
-    "proxy_ended": Rule("proxies", "domain/entitlement.py (proxies)", "The principal's death ends every grant."),
+    "proxy_granted": Rule("proxies", PROXIES, "A kinship proof at or above the threshold is granted at once (else after a caseworker's approval).", ("proxy.auto_grant_score", "proxy.default_validity_days")),
+    "proxy_review_requested": Rule("proxies", PROXIES, "A kinship proof below the threshold waits for a caseworker.", ("proxy.auto_grant_score",)),
+    "proxy_rejected": Rule("proxies", PROXIES, "A caseworker rejected the request."),
+    "proxy_refused": Rule("proxies", PROXIES, "A request for a deceased principal is refused."),
+    "proxy_revoked": Rule("proxies", PROXIES, "The principal, the proxy or a caseworker ended the grant."),
+    "proxy_ended": Rule("proxies", PROXIES, "The principal's death ends every grant."),
     "evidence_reviewed": Rule("certification", CERT, "A caseworker's finding on evidence after a death closes the alert."),
 }  # fmt: skip
 MASKED = {"national_id": "last4", "name": "first1", "bank_account": "last4"}

@@ -6,7 +6,9 @@ by an uncertified cycle and not refused by a review. Money already instructed is
 re-instructed or re-dated: if the facts now say more is owed, the next run pays the difference as
 ``arrears`` (dated that run); if less, a recovery is opened or corrected. Arrears owed while the
 person was alive are paid even after a death (to the account on record, for the estate).
-Amounts are integer cents, months ``YYYY-MM``.
+Amounts are integer cents, months ``YYYY-MM``. The checks a payment passes before it is instructed
+are ``domain.fundflow``; what is recovered, ``domain.recovery``; the record this settles from,
+``domain.money``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from domain import fundflow
 from domain.entitlement import (
     RISK_ORDER,
     Assessment,
@@ -33,14 +36,7 @@ from domain.money import (
     month_of,
 )
 from domain.policy import policy_in_force
-
-RECOVERY_REASONS = {
-    "death": "paid_after_death",
-    "custody": "paid_during_custody",
-    "review_rejected": "review_rejected",
-    "held_uncertified": "held_never_certified",
-    "not_due": "not_due",
-}
+from domain.recovery import overpaid, recovery
 
 
 def settle(
@@ -81,10 +77,23 @@ class _Settler:
         elif self.current is not None and self.current.kind == "payment_reviewed":
             self._review(self.current)
         positions = {month: self.position(month) for month in sorted(self.a.months)}
-        recovered = {m: p.overpaid_cents for m, p in positions.items() if p.overpaid_cents}
+        recovered = overpaid(positions)
         if self.current is not None and recovered != self.record.recovered:
-            self._recover(positions, recovered)
-        alerts = self._alerts(positions)
+            kind, reason, details = recovery(
+                positions,
+                recovered,
+                self.record.recovered,
+                self.record.recovery_opened,
+                self.a.death_date,
+            )
+            key = f"{kind}:{self.current.event_id}"
+            self._decide(self.current, key, kind, reason, details, self.as_of)
+        blue = self.record.blue_alerts + [
+            dict(d.details) | {"reason": d.reason}
+            for d in self.decisions
+            if d.kind == "payment_alert"
+        ]
+        alerts = fundflow.alerts(self.review_blocks, self.review_state, positions, blue)
         open_levels = [RiskLevel(a["level"]) for a in alerts if a["status"] == "open"]
         withheld = {
             "review": len(open_levels),
@@ -202,34 +211,23 @@ class _Settler:
         policy = policy_in_force(first_day(month))  # a payment: its month's version
         if not approved:
             baseline = self.record.established_pension() or self.a.pension_cents
-            ceiling = policy.payment.red_ceiling_multiple * baseline
             holders = int(fact.data.get("account_holders", 1))
-            if amount > ceiling:
-                evidence = {"ceiling_cents": ceiling}
-                self._block(
-                    fact, kind, month, "review_amount_above_ceiling", amount, "red", evidence
-                )
-                return
-            if holders > 1:
-                evidence = {"living_account_holders": holders}
-                self._block(fact, kind, month, "review_account_shared", amount, "yellow", evidence)
+            hold = fundflow.review_hold(amount, baseline, holders, policy.payment)
+            if hold is not None:
+                self._block(fact, kind, month, hold.reason, amount, hold.level, hold.evidence)
                 return
         account, region = self.a.account
         token = fingerprint(account)
-        if token not in self.paid_accounts and region != self.a.record.get("region"):
+        registered = self.a.record.get("region")
+        if fundflow.other_region(token not in self.paid_accounts, region, registered):
             details = {
                 "level": "blue",
                 "month": month,
                 "bank_region": region,
-                "registered_region": self.a.record.get("region"),
+                "registered_region": registered,
             }
-            self._decide(
-                fact,
-                f"payment_alert:blue:{token[:12]}:{month}",
-                "payment_alert",
-                "first_payment_to_account_in_other_region",
-                details,
-            )
+            key = f"payment_alert:blue:{token[:12]}:{month}"
+            self._decide(fact, key, "payment_alert", fundflow.OTHER_REGION, details)
         self.paid_accounts.add(token)
         instruction = Instruction(key, kind, month, amount, fact.on, account, region)
         self.instructions.append(instruction)
@@ -260,77 +258,6 @@ class _Settler:
         self.blocks[f"{kind}:{month}"] = block
         if block.for_review:
             self.review_blocks.append(block)
-
-    # ----- recoveries and alerts --------------------------------------------------------------
-
-    def _recover(self, positions: dict[str, MonthPosition], recovered: dict[str, int]) -> None:
-        assert self.current is not None
-        old = self.record.recovered
-        causes = [positions[m].why for m in sorted(recovered)]
-        if not causes:
-            reason = "no_longer_overpaid"
-        else:
-            reason = RECOVERY_REASONS.get(causes[0] or "", "pension_reduced")
-        details: dict[str, Any] = {
-            "months": sorted(recovered),
-            "total_cents": sum(recovered.values()),
-            "by_month": dict(sorted(recovered.items())),
-        }
-        if self.a.death_date is not None:
-            details["death_date"] = self.a.death_date.isoformat()
-        if not self.record.recovery_opened:
-            kind = "overpayment_recovery"
-        else:
-            kind = "overpayment_corrected"
-            details |= {
-                "old_cents": sum(old.values()),
-                "new_cents": details["total_cents"],
-                "delta_cents": details["total_cents"] - sum(old.values()),
-                "old_months": sorted(old),
-                "new_months": sorted(recovered),
-                "months_added": sorted(set(recovered) - set(old)),
-                "months_removed": sorted(set(old) - set(recovered)),
-            }
-        self._decide(
-            self.current, f"{kind}:{self.current.event_id}", kind, reason, details, self.as_of
-        )
-
-    def _alerts(self, positions: dict[str, MonthPosition]) -> list[dict[str, Any]]:
-        alerts = []
-        for block in self.review_blocks:
-            state = self.review_state(block.month)
-            position = positions.get(block.month)
-            if state == "pending":
-                status = "open" if position is None or position.state != "not_owed" else "withdrawn"
-            else:
-                status = state or "open"
-            alerts.append(
-                {
-                    "level": block.level,
-                    "reason": block.reason,
-                    "month": block.month,
-                    "kind": block.kind,
-                    "amount_cents": block.amount_cents,
-                    "opened_on": block.on.isoformat() if block.on else None,
-                    "status": status,
-                }
-            )
-        blue = self.record.blue_alerts + [
-            dict(d.details) | {"reason": d.reason}
-            for d in self.decisions
-            if d.kind == "payment_alert"
-        ]
-        for alert in blue:
-            alerts.append(
-                {
-                    "level": "blue",
-                    "reason": alert.get("reason", "first_payment_to_account_in_other_region"),
-                    "month": alert["month"],
-                    "kind": "pension",
-                    "status": "noted",
-                }
-            )
-        return alerts
 
     def _decide(
         self,

@@ -106,3 +106,16 @@ def test_careless_explain_requests_are_one_line(tmp_path: Path, store: str) -> N
     assert code == 2 and output.startswith("error: --decision must be 1 to")
     code, output = cli("explain", "NOBODY", "--store", store)
     assert code == 1 and "no person" in output
+
+
+def test_every_decision_a_rule_can_yield_is_explained_by_a_module_that_exists() -> None:
+    """An explanation names the rule's home: every decision a registered type can yield has an
+    entry, and every entry points at a module in the repository."""
+    from domain.entitlement import Replay  # noqa: F401  (imports the rule modules)
+    from domain.explanations import RULES
+    from domain.facts import FACT_TYPES
+
+    root = Path(__file__).resolve().parents[2]
+    declared = {d for t in FACT_TYPES.values() for d in t.decisions}
+    assert declared <= set(RULES)
+    assert [k for k, r in RULES.items() if not (root / r.module).is_file()] == []
