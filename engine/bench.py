@@ -1,5 +1,6 @@
 """Benchmarks that print figures (never timed tests): `benefits bench-service` measures the HTTP
-service through a real uvicorn server on 127.0.0.1 over an embedded store."""
+service through a real uvicorn server on 127.0.0.1 over an embedded store; `bench-kpis` the
+operations figures; `bench-whatif` a policy change replayed over a year's store."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 def bench_service(people: int = 2000, grants: int = 200, reads: int = 3000) -> dict[str, Any]:
     """Request-to-grant latency (p50/p99) and status reads per second."""
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     with tempfile.TemporaryDirectory() as folder:
         store = f"sqlite:///{Path(folder) / 'bench.db'}"
@@ -275,3 +278,43 @@ def bench_kpis(people: int = 100_000, requests: int = 50) -> dict[str, Any]:
         figures[f"{name}_ms_p99"] = round(_percentile(values, 0.99), 1)
     figures["cpus"] = os.cpu_count()
     return figures
+
+
+EXAMPLE_CHANGE = Path(__file__).resolve().parents[1] / "policy/examples/hold-at-100-days.yaml"
+
+
+def bench_whatif(
+    people: int = 20_000,
+    store: str | None = None,
+    building: Callable[[date, date], None] | None = None,
+    replaying: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """`benefits whatif` with the shipped example change on a year of ``people`` (a store built
+    first, untimed) or on an existing ``store``: seconds, people per second."""
+    from engine.whatif import whatif
+
+    with tempfile.TemporaryDirectory() as folder:
+        built = 0.0
+        if store is None:
+            store = f"sqlite:///{Path(folder) / 'bench.db'}"
+            path = Path(folder) / "events.jsonl"
+            events = generate_events(people, seed=2026)
+            path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n")
+            engine = open_engine(store, exclusive=True)
+            started = time.perf_counter()
+            try:
+                simulate(engine, path, on_day=building)
+            finally:
+                engine.close()
+            built = time.perf_counter() - started
+        started = time.perf_counter()
+        report = whatif(store, EXAMPLE_CHANGE, date(2026, 1, 1), replaying, examples=20)
+        seconds = time.perf_counter() - started
+    return {
+        "people": report["persons"],
+        "persons_changed": report["persons_changed"],
+        "whatif_seconds": round(seconds, 1),
+        "people_per_second": round(report["persons"] / seconds) if seconds else None,
+        "processes": min(os.cpu_count() or 1, 8),
+        "store_build_seconds": round(built, 1) if built else None,
+    }

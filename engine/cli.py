@@ -598,6 +598,51 @@ def bench_kpis_command(
     out.print(table)
 
 
+@app.command("bench-whatif")
+def bench_whatif_command(
+    people: Annotated[int, typer.Option(help="People in the year's store built first.")] = 20_000,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Time an existing store instead of building one.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Time `benefits whatif` with the shipped example change (policy/examples/
+    hold-at-100-days.yaml from 2026-01-01) over a year's store."""
+    from engine.bench import bench_whatif
+
+    _at_least_one(people, "--people")
+    url = _store(store) if store else None
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=json_output,
+        transient=True,
+    ) as progress:
+        build = progress.add_task("building the store (untimed)", total=365, visible=url is None)
+        replay = progress.add_task("whatif (timed)", total=None)
+
+        def on_day(day: date, last: date) -> None:
+            year_day = day.timetuple().tm_yday
+            progress.update(build, completed=year_day, total=last.timetuple().tm_yday)
+
+        def on_person(done: int, total: int) -> None:
+            progress.update(replay, completed=done, total=total)
+
+        figures = bench_whatif(people, url, on_day, on_person)
+    if json_output:
+        print(json.dumps(figures, indent=2))
+        return
+    table = Table(title="What-if benchmark (hold-at-100-days from 2026-01-01)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, "-" if value is None else str(value))
+    out.print(table)
+
+
 def explanation(engine: Engine, person_id: str, number: int | None) -> dict[str, Any] | None:
     """Decision ``number`` (1 = oldest; default the latest) of a person, explained."""
     from domain.explanations import explain
@@ -697,12 +742,15 @@ def whatif(
     for kind, counts in report["by_decision_kind"].items():
         kinds.add_row(kind, str(counts["before"]), str(counts["after"]), str(counts["persons"]))
     out.print(kinds)
-    money = Table(title="Money difference by month (after - before)")
-    money.add_column("month")
-    money.add_column("change")
-    for month, figures in report["money_by_month"].items():
-        money.add_row(month, ", ".join(f"{k} {v:+,}" for k, v in figures.items()))
-    out.print(money)
+    if report["money_by_month"]:
+        money = Table(title="Money difference by month (after - before)")
+        money.add_column("month")
+        money.add_column("change")
+        for month, figures in report["money_by_month"].items():
+            money.add_row(month, ", ".join(f"{k} {v:+,}" for k, v in figures.items()))
+        out.print(money)
+    else:
+        out.print("No month's money changes (instructions, arrears and holds are the same).")
     for example in report["examples"][:examples]:
         shown = example.get("explanation")
         if shown:

@@ -27,19 +27,32 @@ from engine.wiring import Engine, open_engine
 SCHEDULED = ("certification_deadline_reached", "birthday_month_started", "payment_due")
 
 
+# Kinds a comparison reads: the registration and facts are replayed; decisions, instructions
+# and the last status are what was recorded. (Notices and earlier statuses are not needed.)
+READ = ("PersonRegistered", "FactRecorded", "Decided", "PaymentInstructed")
+STATUS = f"{Pensioner.__module__}:{Pensioner.StatusChanged.__qualname__}"
+
+
 def stored_people(engine: Engine, page: int = 5000) -> dict[Any, list[Any]]:
-    """Every person's stored events, in the order they were recorded."""
+    """Every person's stored records a comparison reads (not yet decoded), in recorded order:
+    the registration, facts, decisions, instructions, and the last status."""
+    wanted = {f"{Pensioner.__module__}:{Pensioner.__qualname__}.{name}" for name in READ}
     people: dict[Any, list[Any]] = defaultdict(list)
+    statuses: dict[Any, Any] = {}
     start = 1
     while True:
         notifications = engine.intake.recorder.select_notifications(start=start, limit=page)
         if not notifications:
-            return people
+            break
         for notification in notifications:
-            if notification.topic.startswith(Pensioner.__module__):
-                event = engine.intake.mapper.to_domain_event(notification)
-                people[event.originator_id].append(event)
+            if notification.topic in wanted:
+                people[notification.originator_id].append(notification)
+            elif notification.topic == STATUS:
+                statuses[notification.originator_id] = notification
         start = notifications[-1].id + 1
+    for person, status in statuses.items():
+        people[person].append(status)
+    return people
 
 
 def replay(events: list[Any], book: PolicyBook, last_day: date | None) -> list[Any]:
@@ -158,8 +171,17 @@ def compare(
     return {"by_kind": by_kind, "money": money, "changed": changed, "examples": shown}
 
 
-def _compare_part(arguments: tuple[list[list[Any]], PolicyBook, date | None, int]) -> dict:
-    return compare(*arguments)
+# Set in the parent before the workers fork, so records are not pickled to them: the stored
+# records of each person, and the mapper that decodes them.
+_PEOPLE: list[list[Any]] = []
+_MAPPER: Any = None
+
+
+def _compare_part(arguments: tuple[int, int, PolicyBook, date | None, int]) -> dict:
+    start, end, book, last_day, examples = arguments
+    decode = _MAPPER.to_domain_event
+    people = [[decode(record) for record in stored] for stored in _PEOPLE[start:end]]
+    return compare(people, book, last_day, examples)
 
 
 def whatif(
@@ -173,37 +195,41 @@ def whatif(
     """Replay the store's facts under the policy with ``change`` applied from ``first_day``
     and report what changes against what was recorded (people shared among processes)."""
     changed_book = policy.load(policy.deployment_changes() + [change], not_before=first_day)
+    global _PEOPLE, _MAPPER
     engine = open_engine(store, must_exist=True)
     shipped = installed()
     try:
         last_day = engine.view.last_processed_day()
-        people = list(stored_people(engine).values())
+        _PEOPLE, _MAPPER = list(stored_people(engine).values()), engine.intake.mapper
     finally:
         engine.close()
-    total = len(people)
+    total = len(_PEOPLE)
     workers = max(1, min(processes or os.cpu_count() or 1, 8))
-    chunks = [people[start : start + 250] for start in range(0, total, 250)]
+    size = 250
+    chunks = [
+        (s, min(s + size, total), changed_book, last_day, examples) for s in range(0, total, size)
+    ]
     parts: list[dict[str, Any]] = []
     done = 0
     try:
-        if workers == 1 or len(chunks) == 1:
-            results = map(_compare_part, ((c, changed_book, last_day, examples) for c in chunks))
+        if workers == 1 or len(chunks) <= 1:
+            results: Any = map(_compare_part, chunks)
+            pool = None
+        else:
+            pool = multiprocessing.get_context("fork").Pool(workers)
+            results = pool.imap(_compare_part, chunks)
+        try:
             for chunk, part in zip(chunks, results, strict=True):
                 parts.append(part)
-                done += len(chunk)
+                done += chunk[1] - chunk[0]
                 if progress is not None:
                     progress(done, total)
-        else:
-            context = multiprocessing.get_context("fork")
-            with context.Pool(workers) as pool:
-                arguments = ((c, changed_book, last_day, examples) for c in chunks)
-                for chunk, part in zip(chunks, pool.imap(_compare_part, arguments), strict=True):
-                    parts.append(part)
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, total)
+        finally:
+            if pool is not None:
+                pool.terminate()
     finally:
         install(shipped)
+        _PEOPLE, _MAPPER = [], None
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     money: dict[str, Counter[str]] = defaultdict(Counter)
     shown: list[dict[str, Any]] = []

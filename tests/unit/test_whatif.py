@@ -117,3 +117,20 @@ def test_careless_whatif_requests_are_one_line(tmp_path: Path, store: str) -> No
     )
     code, output = cli("whatif", "--policy", str(bad), "--from", "2026-01-01", "--store", store)
     assert code == 2 and "bad.yaml: certification.hold_day: 2026-01-01: value must be" in output
+
+
+def test_workers_share_the_people_and_agree_with_one_process(tmp_path: Path, store: str) -> None:
+    """More than one chunk of people: the worker processes' report is the single process's."""
+    from datetime import date
+
+    from engine.demo import generate_events
+    from engine.whatif import whatif as replay
+
+    events = generate_events(300, seed=11)
+    cli_json("run", "--input", str(write_jsonl(tmp_path / "in.jsonl", events)), "--store", store)
+    seen: list[tuple[int, int]] = []
+    alone = replay(store, EXAMPLE, date(2026, 1, 1), processes=1)
+    shared = replay(store, EXAMPLE, date(2026, 1, 1), lambda d, t: seen.append((d, t)), processes=2)
+    assert shared == alone
+    assert alone["persons"] == 300 and alone["persons_changed"] > 0
+    assert seen[-1] == (300, 300) and len(seen) == 2  # progress after each chunk of 250
