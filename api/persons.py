@@ -50,9 +50,11 @@ async def explain_decision(
 ) -> dict:
     """Decision ``number`` (1 = the oldest): the facts, the rule and the parameters in force (with
     their references) behind it; personal data in the facts masked."""
+    import policy
     from domain.explanations import explain
     from domain.policy import installed
 
+    policy.refresh(strict=False)  # a version added to the deployment, without a restart
     doc = service.person(person_id)
     check_person(who, doc, "history", service.today())
     assert doc is not None

@@ -91,7 +91,7 @@ class StoreWrites:
     def submit(self, message: dict[str, Any], today: date) -> Submitted:
         decoded = decode(json.dumps(message, ensure_ascii=False))
         assert isinstance(decoded, LifeEvent)
-        policy.refresh()  # a version added to the deployment applies without a restart
+        policy.refresh(strict=False)  # a version added to the deployment, without a restart
         with self._lock:
             try:
                 writer = lock_store(self.store_url, must_exist=True)

@@ -48,6 +48,11 @@ RULES: dict[str, Rule] = {
     "awarded": Rule("award", "domain/award.py", "With enough contribution months a pension is awarded: basic = (regional average + indexed wage) / 2 x years x accrual; personal = account / divisor by age; rounded half up once.", ("award.minimum_contribution_months", "award.accrual_rate_per_year", "award.account_divisor_age_60", "award.account_divisor_age_55", "award.account_divisor_age_50")),
     "award_refused": Rule("award", "domain/award.py", "Fewer contribution months than the minimum (or a death, or a pension already paid) refuses the award.", ("award.minimum_contribution_months",)),
     "payment_blocked": Rule("payroll", PAY, "A run pays an active person with an account; it holds a payment above the red ceiling or into a shared account for review, and skips the held, the suspended and those without an account.", ("payment.red_ceiling_multiple",)),
+    "payment_blocked:held": Rule("payroll", PAY, "A run pays nothing for a month while the person's cycle is held (still uncertified at the hold mark); the month stays owed and is paid as arrears once the cycle is certified."),
+    "payment_blocked:suspended": Rule("payroll", PAY, "A run pays nothing for a month of an open custody case."),
+    "payment_blocked:no_account": Rule("payroll", PAY, "A run cannot pay a person with no bank account on record; the month stays owed."),
+    "payment_blocked:review_amount_above_ceiling": Rule("fund-flow checks", FLOW, "A payment above the red ceiling (a multiple of the established pension) is held for review (red).", ("payment.red_ceiling_multiple",)),
+    "payment_blocked:review_account_shared": Rule("fund-flow checks", FLOW, "A payment into an account with more than one living holder is held for review (yellow)."),
     "payment_alert": Rule("fund-flow checks", FLOW, "The first payment to an account in another region than the person's is flagged blue and paid."),
     "payment_approved": Rule("fund-flow checks", FLOW, "A reviewer approved a held payment: the next run pays it as arrears."),
     "payment_rejected": Rule("fund-flow checks", FLOW, "A reviewer refused a held payment: it is not owed; what was paid before stands."),
@@ -79,12 +84,18 @@ def explain(
 ) -> dict[str, Any]:
     """The explanation of the person's decision ``number`` (1 = oldest), from their facts."""
     by_id = {f.event_id: f for f in facts}
-    rule = RULES.get(decision["decision"], Rule("unknown", "", "No rule is registered for it."))
-    cited = [decision["event_id"], *_event_ids(decision.get("details") or {})]
-    if rule.family == "certification":
-        year = (decision.get("details") or {}).get("cycle_year") or _year(decision)
+    rule = RULES.get(f"{decision['decision']}:{decision.get('reason')}") or RULES.get(
+        decision["decision"], Rule("unknown", "", "No rule is registered for it.")
+    )
+    details = decision.get("details") or {}
+    cited = [decision["event_id"], *_event_ids(details)]
+    if rule.family == "certification" or details.get("cycle_year"):
+        year = details.get("cycle_year") or _year(decision)
         cited += [f.event_id for f in by_id.values() if f.kind == "birthday_month_started"
                   and f.data.get("year") == year]  # fmt: skip
+    if decision.get("reason") == "held":  # the marks that held the cycle
+        cited += [f.event_id for f in by_id.values() if f.kind == "certification_deadline_reached"
+                  and f.data.get("cycle_year") == details.get("cycle_year")]  # fmt: skip
     shown, seen = [], set()
     for event_id in cited:
         fact = by_id.get(event_id)

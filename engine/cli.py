@@ -652,7 +652,7 @@ def explanation(engine: Engine, person_id: str, number: int | None) -> dict[str,
     pensioner = engine.intake.pensioner(person_id)
     if pensioner is None or not history:
         return None
-    number = number or len(history)
+    number = len(history) if number is None else number
     if not 1 <= number <= len(history):
         raise fail(f"--decision must be 1 to {len(history)} for {person_id}, got {number}", 2)
     return explain(number, history[number - 1], pensioner.facts.values(), installed())
@@ -703,16 +703,23 @@ def whatif(
     policy_file: Annotated[Path, typer.Option("--policy", help="A policy change (YAML).")],
     first: Annotated[str, typer.Option("--from", help="Apply the change from this day.")],
     store: StoreOption = None,
-    examples: Annotated[int, typer.Option(help="Explained examples to show.")] = 20,
+    examples: Annotated[int, typer.Option(help="Explained examples to show (0-20).")] = 20,
     json_output: JsonOption = False,
 ) -> None:
     """Replay the store's facts under a policy change (nothing is written) and report what
     changes: persons, decisions by kind, money by month, explained examples."""
+    import policy
     from engine.whatif import whatif as replay_whatif
+    from engine.wiring import check_store
 
     if not policy_file.is_file():
         raise fail(f"--policy: no such file: {policy_file}", 2)
+    if not 0 <= examples <= 20:
+        raise fail(f"--examples must be 0 to 20, got {examples}", 2)
     first_day = _parse_day(first, "--from")
+    # Anything unusable is said before the progress bar starts.
+    policy.load(policy.deployment_changes(), [policy_file], not_before=first_day)
+    check_store(_store(store), must_exist=True)
     with Progress(
         TextColumn("[bold]replaying"),
         BarColumn(),
@@ -758,10 +765,24 @@ def whatif(
             values = "".join(f" [{p['parameter']} = {p['value']}]" for p in shown["parameters"])
             rule = shown["rule"]["statement"]
             line = f"{example['person_id']}: now {d['decision']} on {d['on']}: {rule}{values}"
+            was = (example.get("was") or {}).get("details") or {}
+            moved = [
+                f"{key} {value} (was {was[key]})"
+                for key, value in (d.get("details") or {}).items()
+                if key in was and was[key] != value and not isinstance(value, dict | list)
+            ]
+            if moved:
+                line += "; " + ", ".join(moved)
             out.print(line, markup=False)
-        else:
-            lost = ", ".join(f"{h['decision']} {h['on']}" for h in example.get("no_longer", []))
+        elif example.get("no_longer"):
+            lost = ", ".join(f"{h['decision']} {h['on']}" for h in example["no_longer"])
             out.print(f"{example['person_id']}: no longer {lost}", markup=False)
+        else:
+            moved = "; ".join(
+                f"{month} " + ", ".join(f"{k} {v:+,}" for k, v in figures.items())
+                for month, figures in example.get("money", {}).items()
+            )
+            out.print(f"{example['person_id']}: money {moved}", markup=False)
 
 
 policy_app = typer.Typer(help="The policy in force: dated parameters and their references.")
@@ -789,9 +810,19 @@ def policy_show(
             )
         )
         return
-    table = Table(title=f"Policy in force on {day} (version {book.in_force(day).version})")
+    title = f"Policy in force on {day} (version {book.in_force(day).version})"
+    if out.width < 120:  # a narrow terminal: one parameter per line, its reference below it
+        out.print(title, markup=False)
+        for row in rows:
+            out.print(
+                f"{row['parameter']} = {row['value']} {row['unit']}, since {row['since']}",
+                markup=False,
+            )
+            out.print(f"    {row['reference']}", markup=False, style="dim")
+        return
+    table = Table(title=title)
     for column in ("parameter", "value", "unit", "since", "reference"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "reference")
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("parameter", "value", "unit", "since", "reference")))
     out.print(table)

@@ -9,6 +9,7 @@ would. Cycle openings and payment runs are replayed as stored.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections import Counter, defaultdict
@@ -194,7 +195,7 @@ def whatif(
 ) -> dict[str, Any]:
     """Replay the store's facts under the policy with ``change`` applied from ``first_day``
     and report what changes against what was recorded (people shared among processes)."""
-    changed_book = policy.load(policy.deployment_changes() + [change], not_before=first_day)
+    changed_book = policy.load(policy.deployment_changes(), [change], not_before=first_day)
     global _PEOPLE, _MAPPER
     engine = open_engine(store, must_exist=True)
     shipped = installed()
@@ -258,29 +259,40 @@ def whatif(
     }
 
 
+def _signature(entry: dict[str, Any]) -> str:
+    return json.dumps([entry["decision"], entry["on"], entry["reason"], entry["details"]],
+                      sort_keys=True, default=str)  # fmt: skip
+
+
 def _example(
     events: list[Any], before: dict, after: dict, replayed: list[Any], book: PolicyBook
 ) -> dict[str, Any]:
-    """A changed person: the first decision that differs, explained under the new policy."""
+    """A changed person: the first decision that is new or different (its amounts, its reason),
+    explained under the new policy; else the decisions no longer made; else the money."""
     person_id = events[0].person_id
-    old = {(h["decision"], h["on"]) for h in before["history"]}
+    shown: dict[str, Any] = {
+        "person_id": person_id,
+        "status_before": before["status"],
+        "status_after": after["status"],
+    }
+    old = {_signature(h) for h in before["history"]}
     new_history = after["history"]
     facts = [e for e in replayed if isinstance(e, Pensioner.FactRecorded)]
     known = [Fact("person_registered", events[0].event_id, events[0].occurred_on, events[0].record)]
     known += [Fact(f.kind, f.event_id, f.occurred_on, f.data) for f in facts]
     for number, entry in enumerate(new_history, start=1):
-        if (entry["decision"], entry["on"]) not in old:
-            return {
-                "person_id": person_id,
-                "status_before": before["status"],
-                "status_after": after["status"],
-                "explanation": explain(number, entry, known, book),
-            }
-    now = {(x["decision"], x["on"]) for x in new_history}
-    gone = [h for h in before["history"] if (h["decision"], h["on"]) not in now]
-    return {
-        "person_id": person_id,
-        "status_before": before["status"],
-        "status_after": after["status"],
-        "no_longer": gone[:3],
-    }
+        if _signature(entry) not in old:
+            when = (entry["decision"], entry["on"])
+            same_day = [h for h in before["history"] if (h["decision"], h["on"]) == when]
+            was = {"was": same_day[0]} if same_day else {}
+            return shown | {"explanation": explain(number, entry, known, book)} | was
+    now = {_signature(x) for x in new_history}
+    gone = [h for h in before["history"] if _signature(h) not in now]
+    if gone:
+        return shown | {"no_longer": gone[:3]}
+    money: dict[str, dict[str, int]] = defaultdict(dict)
+    for key in sorted(set(before["money"]) | set(after["money"])):
+        delta = after["money"].get(key, 0) - before["money"].get(key, 0)
+        if delta:
+            money[key[0]][key[1]] = delta
+    return shown | {"money": dict(money)}

@@ -77,7 +77,7 @@ def build_app(settings: Settings) -> faust.App:
                     )
                 )
             today = datetime.now(UTC).date()
-            policy.refresh()  # a policy version added meanwhile applies without a restart
+            policy.refresh(strict=False)  # a version added meanwhile applies without a restart
             async with writing:
                 for partition, messages in sorted(partitions.items()):
                     source = f"kafka:{settings.life_events_topic}:{partition}"

@@ -85,3 +85,24 @@ def life_evidence(
 
 def liveness_verified(person_id: str, on: str, channel: str = "app", **kw: Any) -> dict[str, Any]:
     return envelope("liveness_verified", person_id, on, {"channel": channel}, kw.get("event_id"))
+
+
+def retirement_eligible(
+    person_id: str, on: str, contribution_months: int = 360, **data: Any
+) -> dict[str, Any]:
+    """Eligibility with round figures: (800,000 + 600,000) / 2 a month of basic per year at the
+    accrual rate, plus 12,345,600 of personal account over the divisor for age 60 (139)."""
+    return envelope(
+        "retirement_eligible",
+        person_id,
+        on,
+        {
+            "scheme": "enterprise_employee",
+            "contribution_months": contribution_months,
+            "indexed_wage_cents": 600_000,
+            "regional_average_wage_cents": 800_000,
+            "personal_account_cents": 12_345_600,
+            "retirement_age": 60,
+        }
+        | data,
+    )

@@ -42,6 +42,22 @@ def test_a_hold_is_explained_by_its_cycle_its_mark_and_the_hold_day(
     assert ("certification_deadline_reached", "scheduler:deadline:P1:2026:120") in facts
 
 
+def test_a_payment_a_hold_stopped_is_explained_by_the_cycle_not_the_red_ceiling(
+    tmp_path: Path, store: str
+) -> None:
+    held_store(tmp_path, store)
+    history = cli_json("status", "P1", "--store", store)["history"]
+    number = next(n for n, h in enumerate(history, start=1)
+                  if (h["decision"], h["reason"]) == ("payment_blocked", "held"))  # fmt: skip
+    shown = cli_json("explain", "P1", "--decision", str(number), "--store", store)
+    assert shown["rule"]["statement"].startswith("A run pays nothing for a month while")
+    assert shown["parameters"] == []  # not the red ceiling: a hold is not a fund-flow check
+    facts = [f["event_id"] for f in shown["facts"]]
+    assert "scheduler:birthday:P1:2026" in facts
+    assert "scheduler:deadline:P1:2026:120" in facts
+    assert "scheduler:payroll:P1:2026-06" in facts
+
+
 def test_a_silent_certification_names_its_evidence_and_the_look_back(
     tmp_path: Path, store: str
 ) -> None:
@@ -102,8 +118,9 @@ def test_a_decision_under_a_later_version_cites_that_versions_value(
 
 def test_careless_explain_requests_are_one_line(tmp_path: Path, store: str) -> None:
     held_store(tmp_path, store)
-    code, output = cli("explain", "P1", "--decision", "99", "--store", store)
-    assert code == 2 and output.startswith("error: --decision must be 1 to")
+    for number in ("99", "0", "-1"):
+        code, output = cli("explain", "P1", "--decision", number, "--store", store)
+        assert code == 2 and output.startswith("error: --decision must be 1 to"), number
     code, output = cli("explain", "NOBODY", "--store", store)
     assert code == 1 and "no person" in output
 

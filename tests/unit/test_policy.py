@@ -147,6 +147,17 @@ payment:
         ("proxy:\n  auto_grant_score:\n    values:\n      2027-07-01: {value: 1.5, reference: r}\n",
          "change.yaml: proxy.auto_grant_score: 2027-07-01: value must be a score from 0 to 1"),
         ("certification: [", "change.yaml: not valid YAML"),
+        ("certification:\n  hold_day:\n    values:\n      2027-02-30: {value: 100, reference: r}\n",
+         "change.yaml: not a date of the calendar"),
+        ("certification:\n  hold_day:\n    values:\n      2027-07-01: {value: 400, reference: r}\n",
+         "hold_day: 2027-07-01: value must be a whole number of days from 1 to 366"),
+        ("certification:\n  hold_day:\n    values:\n      2027-07-01: {value: 60, reference: r}\n",
+         "hold_day: 2027-07-01: hold_day (60) must come after blue_flag_day (90)"),
+        ("certification:\n  hold_day:\n    values:\n      2027-07-01: {value: 110, reference: r}\n"
+         "      2027-07-01: {value: 100, reference: r}\n",
+         "change.yaml: 2027-07-01 is written twice (line 5)"),
+        ("certification:\n  hold_day:\n    values:\n      2200-07-01: {value: 100, reference: r}\n",
+         "hold_day: 2200-07-01: an effective date must be from 1900-01-01"),
     ],
 )  # fmt: skip
 def test_a_bad_policy_file_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -154,6 +165,22 @@ def test_a_bad_policy_file_is_one_clear_error(tmp_path: Path, text: str, message
         policy.load([change(tmp_path, text)])
     assert message in raised.value.message
     assert "\n" not in raised.value.message
+
+
+def test_a_policy_file_that_is_not_utf8_or_a_folder_that_is_not_there(
+    tmp_path: Path, monkeypatch
+) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(
+        "proxy:\n  auto_grant_score:\n    values:\n"
+        "      2027-07-01: {value: 0.9, reference: \u00e9}\n".encode("latin-1")
+    )  # fmt: skip
+    with pytest.raises(policy.PolicyError, match="latin.yaml: not UTF-8 text"):
+        policy.load([latin])
+    monkeypatch.setenv("BENEFITS_POLICY_DIR", str(tmp_path / "nowhere"))
+    code, output = cli("policy", "show")
+    expected = f"error: BENEFITS_POLICY_DIR={tmp_path / 'nowhere'}: no such directory"
+    assert (code, output.strip()) == (2, expected)
 
 
 def test_the_cli_shows_the_policy_and_what_a_change_changes(tmp_path: Path, monkeypatch) -> None:
@@ -195,3 +222,17 @@ def test_a_running_process_picks_up_a_future_version_without_a_restart(
     assert p.status["certification"]["opened_on"] == before["opened_on"]
     assert p.status["certification"]["certified_on"] == "2027-06-20"
     assert p.derived_status() == p.status  # decisions before the change are untouched
+
+
+def test_a_running_process_keeps_its_policy_when_a_change_cannot_be_used(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    monkeypatch.setenv("BENEFITS_POLICY_DIR", str(tmp_path))
+    change(tmp_path, HOLD_AT_100_FROM_JULY_2027)
+    policy.refresh()
+    change(tmp_path, "certification: [", "zz-bad.yaml")
+    with pytest.raises(policy.PolicyError):
+        policy.refresh()  # a command starting up: one clear error
+    assert policy.refresh(strict=False) is None  # a worker or the service: keeps going
+    assert policy_in_force(date(2027, 7, 1)).certification.hold_day == 100
+    assert "zz-bad.yaml: not valid YAML" in caplog.text

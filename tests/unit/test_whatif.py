@@ -8,7 +8,13 @@ from pathlib import Path
 
 import policy
 from tests.cli import cli, cli_json
-from tests.events import life_evidence, liveness_verified, person_registered, write_jsonl
+from tests.events import (
+    life_evidence,
+    liveness_verified,
+    person_registered,
+    retirement_eligible,
+    write_jsonl,
+)
 
 EXAMPLE = Path(policy.__file__).parent / "examples" / "hold-at-100-days.yaml"
 
@@ -106,6 +112,58 @@ def test_a_lower_red_ceiling_holds_the_raised_pensions_for_review(
     assert report["by_decision_kind"]["payment_blocked"] == {"before": 0, "after": 2, "persons": 1}
 
 
+def test_a_higher_accrual_rate_is_explained_by_the_award_it_changes(
+    tmp_path: Path, store: str
+) -> None:
+    events = [
+        person_registered("A", birth_date="1950-12-01"),
+        person_registered("N", pension_cents=0, birth_date="1966-01-01"),
+        retirement_eligible("N", "2026-02-10", contribution_months=240),
+    ]
+    path = write_jsonl(tmp_path / "in.jsonl", events)
+    cli_json("run", "--input", str(path), "--store", store, "--until", "2026-04-01")
+    change = tmp_path / "accrual.yaml"
+    change.write_text(
+        "award:\n  accrual_rate_per_year:\n    values:\n      2026-01-01:\n"
+        '        value: "0.02"\n        reference: Amendment 2026/4\n'
+    )
+    report = whatif(store, change, "2026-01-01")
+    # Basic: 700,000 x 20 years x 1% = 140,000, at 2% 280,000; personal 12,345,600 / 139 =
+    # 88,817.27: 228,817 a month becomes 368,817 (March and April: +140,000 each).
+    assert (report["persons"], report["persons_changed"]) == (2, 1)
+    (example,) = report["examples"]
+    assert example["explanation"]["decision"]["decision"] == "awarded"
+    assert example["explanation"]["decision"]["details"]["monthly_pension_cents"] == 368_817
+    assert example["was"]["details"]["monthly_pension_cents"] == 228_817
+    assert report["money_by_month"] == {
+        "2026-03": {"pension_cents": 140_000},
+        "2026-04": {"pension_cents": 140_000},
+    }
+    code, output = cli("whatif", "--policy", str(change), "--from", "2026-01-01", "--store", store)
+    assert code == 0 and "monthly_pension_cents 368817 (was 228817)" in output
+
+
+def test_a_deployments_change_already_in_force_stays_where_it_is(
+    tmp_path: Path, store: str, monkeypatch
+) -> None:
+    """With a deployment change from 1 March in force, a proposal from September that changes
+    nothing changes no one (the deployment's change is not moved to September)."""
+    deployed = tmp_path / "deployed"
+    deployed.mkdir()
+    (deployed / "hold-at-100.yaml").write_text(
+        EXAMPLE.read_text().replace("2026-01-01", "2026-03-01")
+    )
+    monkeypatch.setenv("BENEFITS_POLICY_DIR", str(deployed))
+    three_february_cycles(tmp_path, store)
+    same = tmp_path / "same.yaml"
+    same.write_text(
+        "payment:\n  red_ceiling_multiple:\n    values:\n      2026-01-01:\n"
+        "        value: 3\n        reference: unchanged\n"
+    )
+    report = whatif(store, same, "2026-09-01")
+    assert (report["persons"], report["persons_changed"]) == (3, 0)
+
+
 def test_careless_whatif_requests_are_one_line(tmp_path: Path, store: str) -> None:
     three_february_cycles(tmp_path, store)
     code, output = cli("whatif", "--policy", str(tmp_path / "nope.yaml"), "--from", "2026-01-01",
@@ -117,6 +175,9 @@ def test_careless_whatif_requests_are_one_line(tmp_path: Path, store: str) -> No
     )
     code, output = cli("whatif", "--policy", str(bad), "--from", "2026-01-01", "--store", store)
     assert code == 2 and "bad.yaml: certification.hold_day: 2026-01-01: value must be" in output
+    code, output = cli("whatif", "--policy", str(EXAMPLE), "--from", "2026-01-01", "--examples",
+                       "21", "--store", store)  # fmt: skip
+    assert code == 2 and output.strip() == "error: --examples must be 0 to 20, got 21"
 
 
 def test_workers_share_the_people_and_agree_with_one_process(tmp_path: Path, store: str) -> None:
