@@ -2,13 +2,15 @@
 dated no earlier than ``certification.evidence_lookback_days`` before the opening certifies it
 silently, a liveness check (a proxy's at ``proxy.liveness_min_score`` or more) certifies it; still
 open on ``certification.invitation_day``, ``blue_flag_day`` and ``hold_day`` it invites, flags
-blue and holds; evidence after a registered death is an alert for a caseworker."""
+blue and holds. (Evidence dated after a registered death certifies nothing: it is an alert for a
+caseworker, ``domain.death_evidence``.)"""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from domain.death_evidence import after_death
 from domain.facts import (
     BenefitStatus,
     Fact,
@@ -93,30 +95,6 @@ def first_of_months(start: date, end: date) -> int:
         count += 1
         first = first_day_after(first)
     return count
-
-
-def after_death(r: Replay, fact: Fact, policy: PolicyVersion) -> bool:
-    if r.known_death_date is None or fact.on <= r.known_death_date:
-        return False
-    r.evidence_alerts.setdefault(
-        fact.event_id,
-        {
-            "open": True,
-            "on": fact.on.isoformat(),
-            "kind": fact.kind,
-            "evidence": dict(fact.data),
-            "death_date": r.known_death_date.isoformat(),
-        },
-    )
-    r.decide(
-        f"evidence_after_death:{fact.event_id}",
-        "evidence_after_death",
-        fact,
-        policy,
-        reason=f"{fact.kind} dated after the registered death date",
-        details={"evidence": dict(fact.data), "death_date": r.known_death_date.isoformat()},
-    )
-    return True
 
 
 @handles(
@@ -274,23 +252,3 @@ def certify(
     )
     template = "pension_resumed" if resumed else "pension_continues"
     r.notify(template, cycle, trigger or evidence, on=on)
-
-
-@handles("evidence_reviewed", order=9, decisions=("evidence_reviewed",))
-def evidence_reviewed(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
-    alert = r.evidence_alerts.get(fact.data["evidence_event_id"])
-    if alert is None or not alert["open"]:
-        return
-    alert["open"] = False
-    r.decide(
-        f"evidence_reviewed:{fact.data['evidence_event_id']}",
-        "evidence_reviewed",
-        fact,
-        policy,
-        fact.data["reason"],
-        details={
-            "evidence_event_id": fact.data["evidence_event_id"],
-            "death_stands": fact.data["approved"],
-            "reviewer": fact.data["reviewer"],
-        },
-    )

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 # The rule modules register their life-event types when imported.
-from domain import award, certification, payroll, proxies, standing  # noqa: F401
+from domain import award, certification, death_evidence, payroll, proxies, standing  # noqa: F401
 from domain.certification import CYCLE_FACTS, Cycle, History, first_of_months
 from domain.facts import (
     FACT_TYPES,

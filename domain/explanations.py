@@ -44,7 +44,7 @@ RULES: dict[str, Rule] = {
     "flagged_blue": Rule("certification", CERT, "A cycle still open on the blue-flag day is flagged blue; payments continue.", MARKS[1:2]),
     "held": Rule("certification", CERT, "A cycle still open on the hold day holds payments (a mark reached in custody takes effect when it ends).", MARKS[2:]),
     "resumed": Rule("certification", CERT, "Certifying a held cycle restores payments; the held months are owed as arrears."),
-    "evidence_after_death": Rule("certification", CERT, "Evidence dated after the registered death date reactivates no one; a person reviews it."),
+    "evidence_after_death": Rule("evidence after death", "domain/death_evidence.py", "Evidence dated after the registered death date reactivates no one; a person reviews it."),
     "awarded": Rule("award", "domain/award.py", "With enough contribution months a pension is awarded: basic = (regional average + indexed wage) / 2 x years x accrual; personal = account / divisor by age; rounded half up once.", ("award.minimum_contribution_months", "award.accrual_rate_per_year", "award.account_divisor_age_60", "award.account_divisor_age_55", "award.account_divisor_age_50")),
     "award_refused": Rule("award", "domain/award.py", "Fewer contribution months than the minimum (or a death, or a pension already paid) refuses the award.", ("award.minimum_contribution_months",)),
     "payment_blocked": Rule("payroll", PAY, "A run pays an active person with an account; it holds a payment above the red ceiling or into a shared account for review, and skips the held, the suspended and those without an account.", ("payment.red_ceiling_multiple",)),
@@ -70,7 +70,7 @@ RULES: dict[str, Rule] = {
     "proxy_refused": Rule("proxies", PROXIES, "A request for a deceased principal is refused."),
     "proxy_revoked": Rule("proxies", PROXIES, "The principal, the proxy or a caseworker ended the grant."),
     "proxy_ended": Rule("proxies", PROXIES, "The principal's death ends every grant."),
-    "evidence_reviewed": Rule("certification", CERT, "A caseworker's finding on evidence after a death closes the alert."),
+    "evidence_reviewed": Rule("evidence after death", "domain/death_evidence.py", "A caseworker's finding on evidence after a death closes the alert."),
 }  # fmt: skip
 MASKED = {"national_id": "last4", "name": "first1", "bank_account": "last4"}
 

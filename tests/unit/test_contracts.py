@@ -485,6 +485,7 @@ def test_every_life_event_type_has_one_contract_and_one_rule() -> None:
     assert {t.family for t in FACT_TYPES.values()} == {
         "standing",
         "certification",
+        "death_evidence",
         "award",
         "proxies",
         "payroll",
