@@ -63,6 +63,9 @@ class _Settler:
         self.reviewed = dict(record.reviewed)
         self.paid = dict(record.paid_by_month)
         self._paid_accounts: set[str] | None = None  # computed when a payment needs it
+        # Each month's position, worked out once; forgotten when a payment, block or review
+        # of that month changes it.
+        self._positions: dict[str, MonthPosition] = {}
 
     @property
     def paid_accounts(self) -> set[str]:
@@ -118,6 +121,12 @@ class _Settler:
     # ----- what each run month owes -----------------------------------------------------------
 
     def position(self, month: str) -> MonthPosition:
+        known = self._positions.get(month)
+        if known is None:
+            known = self._positions[month] = self._position(month)
+        return known
+
+    def _position(self, month: str) -> MonthPosition:
         point = self.a.months[month]
         paid = self.paid.get(month, 0)
         death = self.a.death_date
@@ -195,6 +204,7 @@ class _Settler:
             return
         outcome = "approved" if fact.data["approved"] else "rejected"
         self.reviewed[key] = outcome
+        self._positions.pop(month, None)
         details = {"month": month, "kind": kind}
         if fact.data.get("reviewer"):
             details["reviewer"] = fact.data["reviewer"]
@@ -232,6 +242,7 @@ class _Settler:
         instruction = Instruction(key, kind, month, amount, fact.on, account, region)
         self.instructions.append(instruction)
         self.paid[month] = self.paid.get(month, 0) + amount
+        self._positions.pop(month, None)
 
     def _block(
         self,
@@ -258,6 +269,7 @@ class _Settler:
         self.blocks[f"{kind}:{month}"] = block
         if block.for_review:
             self.review_blocks.append(block)
+        self._positions.pop(month, None)
 
     def _decide(
         self,

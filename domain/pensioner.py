@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -78,6 +79,7 @@ class GoldenRecord:
         )
 
 
+@lru_cache(maxsize=65_536)
 def person_aggregate_id(person_id: str) -> UUID:
     """The aggregate ID of the person with this external ``person_id``."""
     return uuid5(PERSON_NAMESPACE, person_id)

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from engine.wiring import Engine
-from streams.contracts import LifeEvent
+from streams.contracts import LifeEvent, decode_own
 from streams.intake import BatchOutcome, Message, batched
 from streams.jsonl import read_messages
 from streams.waiting import GRACE_DAYS
@@ -94,7 +95,7 @@ def simulate(
             raised = job(day, engine.view)
             if raised:
                 outcome.scheduled_events += len(raised)
-                messages = [Message(0, json.dumps(e, ensure_ascii=False)) for e in raised]
+                messages = [_own(e) for e in raised]
                 run.apply(messages, outcome.jobs, day, source="scheduler")
         run.expire_waiting(day, grace_days)
         engine.view.record_processed_day(day)
@@ -103,6 +104,12 @@ def simulate(
         day += timedelta(days=1)
     outcome.still_waiting = engine.view.waiting_count()
     return outcome
+
+
+def _own(event: dict[str, Any]) -> Message:
+    """A message for an event the daily jobs raised (validated without parsing it back)."""
+    text = json.dumps(event, ensure_ascii=False)
+    return Message(0, text, decode_own(event, text))
 
 
 class _Run:

@@ -104,7 +104,8 @@ class DeadlineDue:
 
 @dataclass
 class _Changes:
-    docs: dict[str, dict[str, Any]]
+    person_ids: dict[str, str]  # aggregate ID (hex) -> person_id, for every person in the page
+    docs: dict[str, dict[str, Any]]  # the status documents the page changed
     dead_letters: list[tuple[str, int, DeadLetterRow]]
     notifications: list[tuple[str, str, int, str, str, str, str, str]]
     instructions: list[tuple[Any, ...]]
@@ -321,7 +322,19 @@ class ReadModelView(TrackingRecorder):
 
     def person_ids(self, aggregate_ids: Iterable[str]) -> dict[str, str]:
         """Map aggregate IDs (hex) to the people's ``person_id``."""
-        return {key: doc["person_id"] for key, doc in self.load_docs(aggregate_ids).items()}
+        ids = list(aggregate_ids)
+        found: dict[str, str] = {}
+        with self.database.transaction() as cursor:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = cursor.execute(
+                    "SELECT aggregate_id, person_id FROM person_status"
+                    f" WHERE aggregate_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+                found.update({row[0]: row[1] for row in rows})
+        return found
 
     def person(self, person_id: str, today: date | None = None) -> dict[str, Any] | None:
         """Everything the read model holds about a person, with the headline, history and the
@@ -642,14 +655,24 @@ class StatusProjection(Projection[ReadModelView]):
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)
-        self._changes = _Changes({}, [], [], [], [], [], [], [])
+        self._changes = _Changes({}, {}, [], [], [], [], [], [], [])
+        # A person's ID never changes: remembered, so a page need not look it up again.
+        self._person_ids: dict[str, str] = {}
+
+    PERSON_ID_CACHE = 500_000
 
     def process_page(self, events: list[tuple[Any, Tracking]]) -> None:
         """Apply a page of (domain event, tracking) pairs and save them in one transaction."""
         if not events:
             return
         keys = {e.originator_id.hex for e, _ in events if isinstance(e, Pensioner.Event)}
-        self._changes = _Changes(self.view.load_docs(keys), [], [], [], [], [], [], [])
+        known = self._person_ids
+        missing = [key for key in keys if key not in known]
+        if missing:
+            if len(known) + len(missing) > self.PERSON_ID_CACHE:
+                known.clear()
+            known.update(self.view.person_ids(missing))
+        self._changes = _Changes(known, {}, [], [], [], [], [], [], [])
         for domain_event, tracking in events:
             self.process_event(domain_event, tracking)
         self.view.save(self._changes, events[-1][1])
@@ -685,10 +708,12 @@ class StatusProjection(Projection[ReadModelView]):
         if not isinstance(domain_event, Pensioner.Event):
             return
         docs = self._changes.docs
+        person_ids = self._changes.person_ids
         if isinstance(domain_event, Pensioner.PersonRegistered):
+            person_ids[key] = domain_event.person_id
             docs[key] = {"person_id": domain_event.person_id}
         elif isinstance(domain_event, Pensioner.StatusChanged):
-            docs[key] = {"person_id": docs[key]["person_id"], **domain_event.status}
+            docs[key] = {"person_id": person_ids[key], **domain_event.status}
         elif isinstance(domain_event, Pensioner.PaymentInstructed):
             e = domain_event
             self._changes.instructions.append(
@@ -696,7 +721,7 @@ class StatusProjection(Projection[ReadModelView]):
                     e.instruction_id,
                     tracking.notification_id,
                     key,
-                    docs[key]["person_id"],
+                    person_ids[key],
                     e.on.isoformat()[:7],
                     e.month,
                     e.kind,
@@ -728,7 +753,7 @@ class StatusProjection(Projection[ReadModelView]):
                     key,
                     domain_event.key,
                     tracking.notification_id,
-                    docs[key]["person_id"],
+                    person_ids[key],
                     domain_event.template,
                     domain_event.on.isoformat(),
                     domain_event.event_id,
@@ -744,10 +769,13 @@ def catch_up(app: Application, projections: list[tuple[Any, str]], page_size: in
     while True:
         positions = [(p, p.view.max_tracking_id(name) or 0) for p, name in projections]
         start = min(position for _, position in positions) + 1
-        notifications = app.recorder.select_notifications(start=start, limit=page_size)
-        if not notifications:
+        recent = getattr(app, "recent_since", None)
+        page = recent(start, page_size) if recent is not None else None
+        if page is None:  # not (all) recorded by this process: read the store's log
+            notifications = app.recorder.select_notifications(start=start, limit=page_size)
+            page = [(app.mapper.to_domain_event(n), n.id) for n in notifications]
+        if not page:
             return processed
-        page = [(app.mapper.to_domain_event(n), n.id) for n in notifications]
         for (projection, position), (_, name) in zip(positions, projections, strict=True):
             mine = [(e, Tracking(name, i)) for e, i in page if i > position]
             if mine:

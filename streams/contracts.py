@@ -509,6 +509,19 @@ def _decode(text: str, original: bytes | None) -> LifeEvent | Rejection:
     if where:
         reason = f"{where} holds an unpaired UTF-16 surrogate (a lone \\ud800-\\udfff)"
         return Rejection(payload=text, reason=reason)
+    return _validate(obj, text)
+
+
+def decode_own(obj: dict[str, Any], text: str) -> LifeEvent | Rejection:
+    """Validate an event the engine raised itself (the scheduler's), already a JSON object whose
+    text is ``text``: the same contract checks as ``decode`` without re-parsing the text."""
+    try:
+        return _validate(obj, text)
+    except Exception as exc:
+        return Rejection(payload=text, reason=f"internal error: {type(exc).__name__}")
+
+
+def _validate(obj: dict[str, Any], text: str) -> LifeEvent | Rejection:
     event_id = _event_id_of(obj)
     try:
         envelope = Envelope.model_validate(obj)

@@ -52,7 +52,10 @@ class Message:
     received_at: datetime | None = None  # when it reached us (Kafka's timestamp, or now)
 
     def decode(self) -> LifeEvent | Rejection:
-        return self.decoded if self.decoded is not None else decode(self.value)
+        if self.decoded is None:  # decoded once, however often asked
+            object.__setattr__(self, "decoded", decode(self.value))
+        assert self.decoded is not None
+        return self.decoded
 
     def identity(self) -> str:
         """What makes two deliveries the same message: the event ID, or a rejection's bytes."""
@@ -88,6 +91,13 @@ class LifeEventIntake(Application):
     """The event-sourced application holding every person's aggregate and the dead letters."""
 
     name = "benefits"
+    # How many events this process recorded lately are kept for the read models to fold in
+    # without reading them back from the store (see ``recent_since``).
+    RECENT_LIMIT = 200_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recent: list[tuple[Any, int]] = []
 
     def construct_recorder(self) -> Any:
         # A process recorder stores tracking records atomically with domain events.
@@ -168,7 +178,11 @@ class LifeEventIntake(Application):
 
     def _save(self, batch: _Batch, tracking: Tracking | None) -> BatchOutcome:
         processing = ProcessingEvent(tracking=tracking)
-        processing.collect_events(*batch.aggregates.values())
+        # What ProcessingEvent.collect_events does, without its per-object Protocol checks
+        # (every object here is one of our aggregates).
+        for aggregate in batch.aggregates.values():
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
         outcome = BatchOutcome(
             accepted=batch.accepted,
             duplicates=batch.duplicates,
@@ -183,13 +197,37 @@ class LifeEventIntake(Application):
                 outcome.decisions[domain_event.decision] += 1
         if processing.events or tracking is not None:
             try:
-                self._record(processing)
+                recordings = self._record(processing)
             except Exception:
                 # Cached aggregates were changed in place; forget them so the store is reread.
                 for key in batch.aggregates:
                     self._evict(key)
                 raise
+            self._remember(recordings)
         return outcome
+
+    def _remember(self, recordings: Sequence[Any]) -> None:
+        self._recent.extend((r.domain_event, r.notification.id) for r in recordings)
+        if len(self._recent) > self.RECENT_LIMIT:
+            del self._recent[: len(self._recent) - self.RECENT_LIMIT]
+
+    def recent_since(self, start: int, limit: int) -> list[tuple[Any, int]] | None:
+        """Up to ``limit`` (domain event, notification id) pairs from ``start`` on, as this
+        process recorded them, when they are exactly what the store's log holds from ``start``
+        (no other writer's events in between); otherwise None, and the caller reads the store.
+        Pairs before ``start`` are forgotten: the read models have them."""
+        recent = self._recent
+        skip = 0
+        while skip < len(recent) and recent[skip][1] < start:
+            skip += 1
+        if skip:
+            del recent[:skip]
+        if not recent or recent[0][1] != start:
+            return None
+        page = recent[:limit]
+        if page[-1][1] - start != len(page) - 1:  # a gap: another writer's events
+            return None
+        return page
 
     def _evict(self, key: Any) -> None:
         if self.repository.cache is not None:
