@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from tests.infra.services import KafkaBroker, PostgresServer
+from engine.servers import KafkaBroker, PostgresServer
 
 
 @pytest.fixture(scope="session")
