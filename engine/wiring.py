@@ -9,6 +9,8 @@ import hashlib
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +31,16 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # Any of these tables means a store is there: the event store's (its SQLite and PostgreSQL names)
 # and the read model's tracked positions.
 STORE_TABLES = ("stored_events", f"{LifeEventIntake.name.lower()}_events", "projection_position")
-# The PostgreSQL advisory lock key of the writer lock: one stable 64-bit number for every process.
-WRITER_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"benefits-engine writer").digest()[:8], "big", signed=True
-)
+
+
+def advisory_lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key: one stable 64-bit number per name, in every process."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+WRITER_LOCK_KEY = advisory_lock_key("benefits-engine writer")
+READ_MODELS_LOCK_KEY = advisory_lock_key("benefits-engine read models")
+PUBLISHER_LOCK_KEY = advisory_lock_key("benefits-engine publisher")
 
 
 class WriterLock(Protocol):
@@ -49,6 +57,10 @@ class Engine:
     projection: StatusProjection
     kpis: KpiProjection
     lock: WriterLock | None = None
+    # Several workers share a PostgreSQL store: they take turns at bringing the read models up
+    # to date and at publishing, so that nothing is folded in or published twice.
+    read_models_turn: Turn | None = None
+    publishing_turn: Turn | None = None
 
     @property
     def view(self) -> ReadModelView:
@@ -56,6 +68,10 @@ class Engine:
 
     def refresh(self) -> int:
         """Bring the read models (status and operations figures) up to date with the store."""
+        with _taken(self.read_models_turn):
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
         read = catch_up(
             self.intake, [(self.projection, self.intake.name), (self.kpis, KPI_TRACKING)]
         )
@@ -64,14 +80,18 @@ class Engine:
 
     def rebuild(self) -> int:
         """Drop the read models and rebuild them from the event store."""
-        self.view.clear(self.intake.name)
-        self.kpis.view.clear()
-        return self.refresh()
+        with _taken(self.read_models_turn):
+            self.view.clear(self.intake.name)
+            self.kpis.view.clear()
+            return self._catch_up()
 
     def close(self) -> None:
         try:
             self.intake.close()
             self.view.database.close()
+            for turn in (self.read_models_turn, self.publishing_turn):
+                if turn is not None:
+                    turn.close()
         finally:
             if self.lock is not None:
                 self.lock.release()
@@ -132,7 +152,14 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
     except BaseException:
         _close_quietly(intake, database)
         raise
-    return Engine(intake=intake, projection=projection, kpis=kpis, lock=lock)
+    return Engine(
+        intake=intake,
+        projection=projection,
+        kpis=kpis,
+        lock=lock,
+        read_models_turn=Turn(store_url, READ_MODELS_LOCK_KEY),
+        publishing_turn=Turn(store_url, PUBLISHER_LOCK_KEY),
+    )
 
 
 def _close_quietly(intake: LifeEventIntake | None, database: Database | None) -> None:
@@ -328,6 +355,54 @@ class _AdvisoryLock:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class Turn:
+    """One kind of work that the processes sharing a PostgreSQL store do one at a time: a
+    blocking session advisory lock on a connection of its own (opened on first use, opened
+    again after it was lost), so a process that dies releases it with its connection. On
+    SQLite there is one writer at a time anyway, and a turn is always free."""
+
+    def __init__(self, store_url: str, key: int) -> None:
+        self.store_url = store_url
+        self.key = key
+        self.shared = urlsplit(store_url).scheme.startswith("postgres")
+        self._connection: Any = None
+
+    def acquire(self) -> None:
+        """Wait until no other process holds this turn, then hold it."""
+        if not self.shared:
+            return
+        if self._connection is None or self._connection.closed:
+            self._connection = connect_postgres(self.store_url, autocommit=True)
+        self._connection.execute("SELECT pg_advisory_lock(%s)", (self.key,))
+
+    def release(self) -> None:
+        if self._connection is None:
+            return
+        import psycopg
+
+        try:
+            self._connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        except psycopg.Error:
+            self.close()  # the session is gone, and the lock with it
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+@contextmanager
+def _taken(turn: Turn | None) -> Iterator[None]:
+    if turn is None:
+        yield
+        return
+    turn.acquire()
+    try:
+        yield
+    finally:
+        turn.release()
 
 
 # ----- messages

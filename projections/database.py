@@ -24,6 +24,9 @@ class Database:
             raise ValueError(f"unsupported store URL scheme {scheme!r}")
 
     def _connect(self) -> Any:
+        if self.is_postgres and self._connection is not None and self._connection.closed:
+            # Lost (a server restart, a dropped link): the next transaction connects again.
+            self._connection = None
         if self._connection is None:
             if self.is_postgres:
                 self._connection = connect_postgres(self.url)
@@ -47,7 +50,10 @@ class Database:
             yield Cursor(self, cursor)
             connection.commit()
         except BaseException:
-            connection.rollback()
+            if self.is_postgres and connection.closed:
+                self._connection = None  # its transaction went with it: nothing to roll back
+            else:
+                connection.rollback()
             raise
         finally:
             cursor.close()

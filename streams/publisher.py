@@ -1,8 +1,10 @@
 """Publishes stored decisions, notifications and dead letters to Kafka, following the store's log.
 
 The position of the last published notification is tracked, so after a crash publishing resumes
-where it stopped. Delivery to Kafka is at least once; each message carries a stable
-``decision_id`` (or ``fingerprint``) so a consumer can drop the rare repeat.
+where it stopped. Several workers publish from one store taking turns (``lock``), so each
+publishes only what the one before it has not. Delivery to Kafka is at least once (a worker that
+dies between sending and recording the position leaves a page to be sent again); each message
+carries a stable ``decision_id`` (or ``fingerprint``) so a consumer can drop the rare repeat.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -22,6 +24,14 @@ from streams.dead_letters import DeadLetter
 # Enqueues one message and returns an awaitable that resolves once the broker has it.
 Send = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
 PersonLookup = Callable[[Iterable[str]], dict[str, str]]
+
+
+class Lock(Protocol):
+    """Held by one process at a time (blocking ``acquire``)."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 def decision_message(domain_event: Pensioner.Decided, person_id: str) -> dict[str, Any]:
@@ -86,6 +96,7 @@ class Publisher:
         notifications_topic: str,
         instructions_topic: str,
         page_size: int = 2000,
+        lock: Lock | None = None,
     ) -> None:
         self.app = app
         self.positions = positions
@@ -95,10 +106,20 @@ class Publisher:
         self.notifications_topic = notifications_topic
         self.instructions_topic = instructions_topic
         self.page_size = page_size
+        self.lock = lock
         self.tracking_name = f"publisher:{app.name}"
 
     async def publish_pending(self, send: Send) -> int:
         """Send everything recorded since the last published position; returns messages sent."""
+        if self.lock is None:
+            return await self._publish(send)
+        await asyncio.to_thread(self.lock.acquire)
+        try:
+            return await self._publish(send)
+        finally:
+            await asyncio.to_thread(self.lock.release)
+
+    async def _publish(self, send: Send) -> int:
         sent = 0
         while True:
             start = (self.positions.max_tracking_id(self.tracking_name) or 0) + 1

@@ -1,9 +1,13 @@
 """Kafka mode: a faust-streaming worker that consumes ``life-events`` in batches.
 
-Per batch and partition, the intake records the new domain events together with the partition's
-offset (tracking name ``kafka:<topic>:<partition>``); messages at or below a recorded offset are
-skipped, so redelivery after a crash has no second effect. Then the read model is brought up to
-date and new decisions and dead letters are published.
+Several workers share the topic in one consumer group, each applying the partitions Kafka assigns
+it. Per batch and partition, the intake records the new domain events together with the
+partition's offset (tracking name ``kafka:<topic>:<partition>``). That recorded position, never
+Kafka's committed offset, says what has been applied: messages at or below it are skipped, and a
+partition delivered from beyond it is read again from it. Then the read models are brought up to
+date and new decisions and dead letters are published, one worker at a time. A batch that fails
+(the database or the broker unreachable, another worker's write first) is tried again, with
+backoff, until it is applied.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import faust
+from faust.types import TP
 
 import policy
 from engine.settings import Settings
@@ -25,6 +33,17 @@ from streams.publisher import Publisher
 from streams.waiting import GRACE_DAYS
 
 log = logging.getLogger("benefits.worker")
+
+# How often the consumer refreshes the brokers' metadata: a life-events topic created (or given
+# more partitions) after the worker started is read within seconds, not aiokafka's 5 minutes.
+METADATA_MAX_AGE_MS = 5_000
+# Waits between attempts at a failed batch, doubling from the first up to the last (seconds).
+RETRY_FIRST_SECONDS = 0.5
+RETRY_LONGEST_SECONDS = 30.0
+
+T = TypeVar("T")
+# A gap in a partition's offsets: the store's position and the first position delivered past it.
+Gap = tuple[int, int]
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -39,6 +58,7 @@ def build_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         topic_allow_declare=True,
         producer_acks=-1,
         broker_session_timeout=10.0,
@@ -55,13 +75,51 @@ def build_app(settings: Settings) -> faust.App:
         dead_letter_topic=settings.dead_letter_topic,
         notifications_topic=settings.notifications_topic,
         instructions_topic=settings.instructions_topic,
+        lock=engine.publishing_turn,
     )
     totals = BatchOutcome()
     # One writer at a time in this process: the agent's batches and the hourly expiry.
     writing = asyncio.Lock()
+    # Per partition, a gap already read again once that came back the same (see ``applicable``).
+    gaps: dict[int, Gap] = {}
 
     async def send(topic_name: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic_name, key, value, None, None, None)
+
+    async def apply(partitions: dict[int, list[Message]], lags: dict[str, float]) -> BatchOutcome:
+        """Apply one batch, partition by partition, bring the read models up to date and
+        publish; safe to call again after a failure (what was recorded is skipped)."""
+        batch = BatchOutcome()
+        today = datetime.now(UTC).date()
+        policy.refresh(strict=False)  # a version added meanwhile applies without a restart
+        async with writing:
+            for partition, messages in sorted(partitions.items()):
+                source = f"kafka:{settings.life_events_topic}:{partition}"
+                done = await asyncio.to_thread(engine.intake.position, source)
+                run, gap = applicable(messages, done, gaps.get(partition))
+                if run:
+                    started = time.perf_counter()
+                    outcome = await asyncio.to_thread(engine.intake.apply_batch, source, run, today)
+                    engine.kpis.note_batch(time.perf_counter() - started)
+                    batch.add(outcome)
+                if gap is not None:
+                    gaps[partition] = gap
+                    await read_again(partition, gap[0])
+            await asyncio.to_thread(engine.kpis.view.set_gauges, "consumer_lag", lags)
+            await asyncio.to_thread(engine.refresh)
+            await publisher.publish_pending(send)
+        return batch
+
+    async def read_again(partition: int, offset: int) -> None:
+        log.warning(
+            "partition %d: delivered from past the store's position; reading again from offset %d",
+            partition,
+            offset,
+        )
+        try:
+            await app.consumer.seek(TP(settings.life_events_topic, partition), offset)
+        except Exception as exc:  # no longer ours: its new owner reads from the store's position
+            log.info("partition %d: not read again here (%s)", partition, type(exc).__name__)
 
     @app.agent(topic, name="life-events-intake")
     async def intake(stream: faust.StreamT) -> None:
@@ -76,23 +134,15 @@ def build_app(settings: Settings) -> faust.App:
                         received_at=datetime.fromtimestamp(message.timestamp, UTC),
                     )
                 )
-            today = datetime.now(UTC).date()
-            policy.refresh(strict=False)  # a version added meanwhile applies without a restart
-            async with writing:
-                for partition, messages in sorted(partitions.items()):
-                    source = f"kafka:{settings.life_events_topic}:{partition}"
-                    started = time.perf_counter()
-                    outcome = await asyncio.to_thread(
-                        engine.intake.apply_batch, source, messages, today
-                    )
-                    engine.kpis.note_batch(time.perf_counter() - started)
-                    totals.add(outcome)
-                await asyncio.to_thread(engine.kpis.view.set_gauges, "consumer_lag", lag(events))
-                await asyncio.to_thread(engine.refresh)
-                await publisher.publish_pending(send)
+            lags = lag(events)
+            what = f"batch of {len(events)}"
+            outcome = await retrying(what, partial(apply, partitions, lags))
+            totals.add(outcome)
             log.info(
-                "batch of %d: accepted %d, rejected %d, duplicates %d (totals: %d/%d/%d)",
+                "batch of %d (partitions %s): accepted %d, rejected %d, duplicates %d"
+                " (totals: %d/%d/%d)",
                 len(events),
+                ",".join(str(p) for p in sorted(partitions)),
                 outcome.accepted,
                 outcome.rejected,
                 outcome.duplicates,
@@ -112,18 +162,32 @@ def build_app(settings: Settings) -> faust.App:
                 lags[str(tp.partition)] = float(max(0, highwater - (event.message.offset + 1)))
         return lags
 
+    @app.on_partitions_assigned.connect
+    async def assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.life_events_topic)
+        log.info("partitions assigned: %s", ",".join(str(p) for p in mine) or "none")
+
     def expire_waiting() -> int:
         """Dead-letter events whose person was not registered within the grace period."""
         today = datetime.now(UTC).date()
         keys = engine.view.waiting_due(today - timedelta(days=GRACE_DAYS))
         return engine.intake.expire_waiting(keys, today, GRACE_DAYS) if keys else 0
 
-    @app.timer(interval=3600.0)
-    async def expire_waiting_hourly() -> None:
+    async def expire_and_publish() -> None:
         async with writing:
             if await asyncio.to_thread(expire_waiting):
                 await asyncio.to_thread(engine.refresh)
                 await publisher.publish_pending(send)
+
+    @app.timer(interval=3600.0)
+    async def expire_waiting_hourly() -> None:
+        # Every worker runs it; the waiting room's version lets only one expire an event.
+        await retrying("expiry of waiting events", expire_and_publish)
+
+    async def publish() -> None:
+        async with writing:
+            await asyncio.to_thread(engine.refresh)
+            await publisher.publish_pending(send)
 
     @app.task
     async def publish_backlog() -> None:
@@ -135,11 +199,102 @@ def build_app(settings: Settings) -> faust.App:
         ):
             await app.topic(name).maybe_declare()
         # Decisions recorded before a crash but not yet published go out at start-up.
-        async with writing:
-            await asyncio.to_thread(engine.refresh)
-            await publisher.publish_pending(send)
+        await retrying("publishing at start-up", publish)
 
     return app
+
+
+def applicable(
+    messages: Sequence[Message], done: int, known_gap: Gap | None = None
+) -> tuple[list[Message], Gap | None]:
+    """Of one partition's delivered ``messages``, those to apply now: in offset order, after the
+    store's position ``done``, up to the first gap in positions; and that gap (the store's
+    position after the messages to apply, the first position delivered past it), to be read
+    again from its start. Kafka delivers from past the store's position when the consumer
+    group's committed offsets ran ahead of it (a batch acknowledged but never recorded), and in
+    a stale order just after reading again. A gap that comes back the same after reading again
+    (``known_gap``) holds no messages (retention removed them, or transaction markers take the
+    offsets), so what follows it is applied."""
+    fresh = sorted({m.position: m for m in messages if m.position > done}.values(), key=_position)
+    run: list[Message] = []
+    expected = done + 1
+    for message in fresh:
+        if message.position != expected:
+            gap = (expected - 1, message.position)
+            if gap != known_gap:
+                return run, gap
+            expected = message.position
+        run.append(message)
+        expected += 1
+    return run, None
+
+
+def _position(message: Message) -> int:
+    return message.position
+
+
+async def retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` until it succeeds, waiting longer after each failure (up to
+    ``RETRY_LONGEST_SECONDS``). Each failure is one log line naming the error's kind and the
+    first line of its message, which for the database and the broker says what is unreachable
+    and holds no personal data; an unexpected error (a bug) also logs where it happened, once,
+    without its message."""
+    failures = 0
+    while True:
+        try:
+            return await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures += 1
+            wait = min(RETRY_LONGEST_SECONDS, RETRY_FIRST_SECONDS * 2 ** (failures - 1))
+            if is_infrastructure(exc):
+                log.warning(
+                    "%s not applied (%s: %s); attempt %d in %.1f s",
+                    what,
+                    type(exc).__name__,
+                    _first_line(exc),
+                    failures + 1,
+                    wait,
+                )
+            else:
+                where = "".join(traceback.format_tb(exc.__traceback__)) if failures == 1 else ""
+                log.error(
+                    "%s not applied (unexpected %s); attempt %d in %.1f s%s",
+                    what,
+                    type(exc).__name__,
+                    failures + 1,
+                    wait,
+                    f"\n{where}" if where else "",
+                )
+            await asyncio.sleep(wait)
+
+
+def is_infrastructure(exc: BaseException) -> bool:
+    """The database or the broker failed, or another writer recorded first: worth trying
+    again as it is."""
+    import psycopg
+    from aiokafka.errors import KafkaError
+    from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+
+    return isinstance(
+        exc,
+        psycopg.OperationalError
+        | psycopg.InterfaceError
+        | psycopg.IntegrityError
+        | OperationalError
+        | InterfaceError
+        | IntegrityError
+        | KafkaError
+        | OSError
+        | TimeoutError,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    return text[:200] if text else "no message"
 
 
 def run_worker(settings: Settings) -> None:

@@ -101,8 +101,9 @@ class WorkerEnv:
             "BATCH_SIZE": str(self.batch_size),
         }
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"worker-{time.monotonic_ns()}.log").open("wb")
+    def start_worker(self, name: str | None = None) -> subprocess.Popen[bytes]:
+        """A worker process; its output goes to ``worker-<name>.log`` in the folder."""
+        log = self.log(name or str(time.monotonic_ns())).open("ab")
         return subprocess.Popen(
             [sys.executable, "-m", "engine", "worker"],
             cwd=self.folder,
@@ -110,6 +111,9 @@ class WorkerEnv:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def log(self, name: str) -> Path:
+        return self.folder / f"worker-{name}.log"
 
 
 @pytest.fixture()

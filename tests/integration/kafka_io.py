@@ -6,7 +6,8 @@ import asyncio
 import json
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
 def produce(servers: str, topic: str, messages: list[dict[str, Any] | str]) -> None:
@@ -48,5 +49,36 @@ def read_all(servers: str, topic: str, expect_at_least: int, timeout: float = 60
         finally:
             await consumer.stop()
         return found
+
+    return asyncio.run(go())
+
+
+def create_topic(servers: str, topic: str, partitions: int) -> None:
+    async def go() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(go())
+
+
+def end_offsets(servers: str, topic: str) -> dict[int, int]:
+    """Per partition of ``topic``: the offset the next message will get (messages so far)."""
+
+    async def go() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            await consumer.topics()  # fetches the metadata of every topic
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+            ends = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+        return {tp.partition: offset for tp, offset in ends.items()}
 
     return asyncio.run(go())

@@ -1,0 +1,47 @@
+"""The store's position, not Kafka's committed offset, decides which delivered messages a worker
+applies (``streams.worker.applicable``). Positions are offsets + 1."""
+
+from __future__ import annotations
+
+from streams.intake import Message
+from streams.worker import applicable
+
+
+def delivered(*positions: int) -> list[Message]:
+    return [Message(position=p, value=f"m{p}") for p in positions]
+
+
+def positions(messages: list[Message]) -> list[int]:
+    return [m.position for m in messages]
+
+
+def test_messages_right_after_the_store_position_are_applied() -> None:
+    run, gap = applicable(delivered(4, 5, 6), done=3)
+    assert (positions(run), gap) == ([4, 5, 6], None)
+
+
+def test_messages_at_or_below_the_store_position_are_skipped() -> None:
+    run, gap = applicable(delivered(2, 3, 4, 5), done=3)
+    assert (positions(run), gap) == ([4, 5], None)
+
+
+def test_a_delivery_from_past_the_store_position_is_read_again_from_it() -> None:
+    # The group's committed offset ran ahead of the store (a batch acknowledged, never recorded).
+    run, gap = applicable(delivered(8, 9), done=3)
+    assert (run, gap) == ([], (3, 8))
+
+
+def test_a_stale_mixed_delivery_applies_up_to_its_first_gap_in_order() -> None:
+    run, gap = applicable(delivered(9, 10, 4, 5, 5, 6), done=3)
+    assert (positions(run), gap) == ([4, 5, 6], (6, 9))
+
+
+def test_a_gap_that_comes_back_the_same_after_reading_again_holds_no_messages() -> None:
+    # Retention removed offsets 3 to 6: reading again from 3 delivers 8 again.
+    run, gap = applicable(delivered(8, 9), done=3, known_gap=(3, 8))
+    assert (positions(run), gap) == ([8, 9], None)
+
+
+def test_a_known_gap_elsewhere_does_not_excuse_a_new_one() -> None:
+    run, gap = applicable(delivered(8, 9), done=3, known_gap=(1, 8))
+    assert (run, gap) == ([], (3, 8))
