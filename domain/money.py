@@ -101,6 +101,33 @@ class MoneyRecord:
         elif kind == "payment_alert":
             self.blue_alerts.append(dict(details))
 
+    def to_state(self) -> dict[str, Any]:
+        """The record as plain data (for a snapshot)."""
+        return {
+            "instructions": [vars(i) for i in self.instructions.values()],
+            "paid_by_month": dict(self.paid_by_month),
+            "blocks": {key: vars(b) for key, b in self.blocks.items()},
+            "review_blocks": [vars(b) for b in self.review_blocks],
+            "reviewed": dict(self.reviewed),
+            "recovered": dict(self.recovered),
+            "recovery_opened": self.recovery_opened,
+            "blue_alerts": [dict(a) for a in self.blue_alerts],
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> MoneyRecord:
+        instructions = [Instruction(**i) for i in state["instructions"]]
+        return cls(
+            instructions={i.key: i for i in instructions},
+            paid_by_month=dict(state["paid_by_month"]),
+            blocks={key: Block(**b) for key, b in state["blocks"].items()},
+            review_blocks=[Block(**b) for b in state["review_blocks"]],
+            reviewed=dict(state["reviewed"]),
+            recovered=dict(state["recovered"]),
+            recovery_opened=state["recovery_opened"],
+            blue_alerts=[dict(a) for a in state["blue_alerts"]],
+        )
+
     def held_months(self) -> dict[int, frozenset[str]]:
         """Months whose pension a certification hold really stopped, by cycle."""
         held: dict[int, set[str]] = {}

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate, Snapshot, event
 
 from domain.entitlement import (
     Assessment,
@@ -169,6 +169,55 @@ class Pensioner(Aggregate):
 
         def apply(self, aggregate: Pensioner) -> None:
             aggregate.status = self.status
+
+    # ----- snapshots
+
+    class Snapshot(Snapshot):
+        """The recorded state at a version, as plain data, so that loading a person with a long
+        history reads one snapshot and the events after it instead of every event. What the
+        aggregate keeps only to go faster (the replay in progress) is not part of it."""
+
+        @classmethod
+        def take(cls, aggregate: Any) -> Pensioner.Snapshot:
+            state = {
+                "person_id": aggregate.person_id,
+                "facts": [[f.kind, f.event_id, f.on, f.data] for f in aggregate.facts.values()],
+                "dead_lettered": sorted(aggregate.dead_lettered),
+                "decision_keys": sorted(aggregate.decision_keys),
+                "notice_keys": sorted(aggregate.notice_keys),
+                "money": aggregate.money.to_state(),
+                "status": aggregate.status,
+                "as_of": aggregate.as_of,
+                "created_on": aggregate.created_on,
+                "modified_on": aggregate.modified_on,
+            }
+            return cls(
+                originator_id=aggregate.id,
+                originator_version=aggregate.version,
+                timestamp=cls.create_timestamp(),
+                topic=f"{Pensioner.__module__}:{Pensioner.__qualname__}",
+                state=state,
+            )
+
+        def mutate(self, _: Any) -> Pensioner:
+            state = self.state
+            aggregate = object.__new__(Pensioner)
+            aggregate.__dict__.update(
+                _id=self.originator_id,
+                _version=self.originator_version,
+                _pending_events=[],
+                _created_on=state["created_on"],
+                _modified_on=state["modified_on"],
+                person_id=state["person_id"],
+                facts={f[1]: Fact(f[0], f[1], f[2], f[3]) for f in state["facts"]},
+                dead_lettered=set(state["dead_lettered"]),
+                decision_keys=set(state["decision_keys"]),
+                notice_keys=set(state["notice_keys"]),
+                money=MoneyRecord.from_state(state["money"]),
+                status=state["status"],
+                as_of=state["as_of"],
+            )
+            return aggregate
 
     # ----- creation
 

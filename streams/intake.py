@@ -94,6 +94,11 @@ class LifeEventIntake(Application):
     # How many events this process recorded lately are kept for the read models to fold in
     # without reading them back from the store (see ``recent_since``).
     RECENT_LIMIT = 200_000
+    # A person's state is snapshotted each time their event count passes a multiple of this, so
+    # loading a long history reads a snapshot and at most this many events (a pensioner's year
+    # is about 35).
+    SNAPSHOT_INTERVAL = 500
+    is_snapshotting_enabled = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -180,9 +185,15 @@ class LifeEventIntake(Application):
         processing = ProcessingEvent(tracking=tracking)
         # What ProcessingEvent.collect_events does, without its per-object Protocol checks
         # (every object here is one of our aggregates).
+        snapshot_due = []
         for aggregate in batch.aggregates.values():
-            processing.events.extend(aggregate.collect_events())
+            events = aggregate.collect_events()
+            processing.events.extend(events)
             processing.aggregates[aggregate.id] = aggregate
+            if events and isinstance(aggregate, Pensioner):
+                before = events[0].originator_version - 1
+                if aggregate.version // self.SNAPSHOT_INTERVAL > before // self.SNAPSHOT_INTERVAL:
+                    snapshot_due.append(aggregate)
         outcome = BatchOutcome(
             accepted=batch.accepted,
             duplicates=batch.duplicates,
@@ -204,6 +215,8 @@ class LifeEventIntake(Application):
                     self._evict(key)
                 raise
             self._remember(recordings)
+            if snapshot_due and self.snapshots is not None:
+                self.snapshots.put([Pensioner.Snapshot.take(a) for a in snapshot_due])
         return outcome
 
     def _remember(self, recordings: Sequence[Any]) -> None:
