@@ -5,8 +5,6 @@ person's, and the resident memory of a registered population (in a process of it
 from __future__ import annotations
 
 import json
-import os
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -275,24 +273,29 @@ def _register_population(people: int, path: Path) -> dict[str, Any]:
             _apply(engine, batch)
             print(f"registered {first + len(batch)}", file=sys.stderr, flush=True)
         seconds = time.perf_counter() - started
-        rss = _current_rss_mb()
+        rss = resident_mb()
     finally:
         engine.close()
     return {
         "memory_people": people,
         "memory_seconds": round(seconds, 1),
         "memory_rss_mb": rss,
-        "memory_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "memory_peak_rss_mb": resident_mb(peak=True),
     }
 
 
-def _current_rss_mb() -> float | None:
-    """This process's resident set now (Linux's /proc), in MiB."""
+def resident_mb(pid: int | str = "self", peak: bool = False) -> float | None:
+    """A process's resident memory now (or its peak, VmHWM) in MiB, from Linux's /proc; None
+    elsewhere. Unlike getrusage's maxrss, a child's peak here does not start at the size of the
+    process that forked it."""
+    name = "VmHWM:" if peak else "VmRSS:"
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(name):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 if __name__ == "__main__":

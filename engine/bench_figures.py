@@ -134,8 +134,9 @@ NOTES = {
     " transaction, on the same PostgreSQL server; ratio = rows/s ÷ reference rows/s.",
     "latency": "Latency: one event in 100 of the paced stream is a death; produce time to the"
     " status row's `terminated`, measured to the poll interval.",
-    "process": "Largest child: any process the bench waited for (workers, the memory run, a"
-    " Kafka broker it started).",
+    "process": "Peaks: this process and the largest child are getrusage's maxrss; Linux counts"
+    " in a child's the size of the bench when it forked it (so the child figure is at least"
+    " that), hence the workers' and the memory run's own peaks are /proc's VmHWM.",
 }
 
 
@@ -267,8 +268,7 @@ def _kafka_parts(
                     )
             finally:
                 deployment.stop()
-                peak = deployment.worker_peak_rss_kib
-                figures["peak_rss_worker_mb"] = _mib(peak) if peak else None
+                figures["peak_rss_worker_mb"] = deployment.worker_peak_rss_mb
     except Exception as exc:
         for part in wanted:
             missing.setdefault(part, _failure(exc))

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from engine.bench_embedded import BATCH, Progress, quiet, registration
+from engine.bench_embedded import BATCH, Progress, quiet, registration, resident_mb
 from engine.wiring import Engine, open_engine
 from projections.database import connect_postgres
 
@@ -38,7 +38,7 @@ class Deployment:
     partitions: int = 4
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    worker_peak_rss_kib: int = 0
+    worker_peak_rss_mb: float | None = None
 
     @property
     def topic(self) -> str:
@@ -115,21 +115,19 @@ class Deployment:
             time.sleep(POLL_SECONDS)
 
     def stop(self) -> None:
-        """Stop the workers (noting their peak resident memory) and drop the database."""
+        """Stop the workers (noting the largest one's peak resident memory) and drop the
+        database."""
+        peaks = [resident_mb(p.pid, peak=True) for p in self.processes if p.poll() is None]
+        self.worker_peak_rss_mb = max((p for p in peaks if p is not None), default=None)
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for process in self.processes:
-            deadline = time.monotonic() + 30
-            while process.returncode is None:
-                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-                if pid:
-                    process.returncode = os.waitstatus_to_exitcode(status)
-                    self.worker_peak_rss_kib = max(self.worker_peak_rss_kib, usage.ru_maxrss)
-                elif time.monotonic() > deadline:
-                    process.kill()
-                else:
-                    time.sleep(0.1)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
         try:
             with psycopg.connect(self.postgres, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "bench_{self.suffix}" WITH (FORCE)')
