@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.errors import for_code
 
 
 def produce(servers: str, topic: str, messages: list[dict[str, Any] | str]) -> None:
@@ -54,13 +55,49 @@ def read_all(servers: str, topic: str, expect_at_least: int, timeout: float = 60
 
 
 def create_topic(servers: str, topic: str, partitions: int) -> None:
+    """Create ``topic``, or raise ``TopicAlreadyExistsError``."""
+
     async def go() -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=servers)
         await admin.start()
         try:
-            await admin.create_topics(
+            response = await admin.create_topics(
                 [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
             )
+            for _, code, *_ in response.topic_errors:
+                if code:
+                    raise for_code(code)(topic)
+            await _until_led(admin, topic, partitions)
+        finally:
+            await admin.close()
+
+    asyncio.run(go())
+
+
+async def _until_led(admin: AIOKafkaAdminClient, topic: str, partitions: int) -> None:
+    """Wait until the broker describes ``partitions`` partitions of ``topic``, each with a
+    leader, so that a producer started now spreads keys over all of them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        described = (await admin.describe_topics([topic]))[0]
+        found = [p for p in described.get("partitions", []) if p.get("leader", -1) >= 0]
+        if len(found) == partitions:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{topic} has {len(found)} of {partitions} partitions led")
+        await asyncio.sleep(0.05)
+
+
+def add_partitions(servers: str, topic: str, partitions: int) -> None:
+    """Give ``topic`` ``partitions`` partitions in all."""
+
+    async def go() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:
+            await admin.create_partitions({topic: NewPartitions(total_count=partitions)})
+            await _until_led(admin, topic, partitions)
         finally:
             await admin.close()
 
@@ -71,11 +108,16 @@ def end_offsets(servers: str, topic: str) -> dict[int, int]:
     """Per partition of ``topic``: the offset the next message will get (messages so far)."""
 
     async def go() -> dict[int, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(topic, p["partition"]) for p in described[0]["partitions"]]
         consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
         await consumer.start()
         try:
-            await consumer.topics()  # fetches the metadata of every topic
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
             ends = await consumer.end_offsets(partitions)
         finally:
             await consumer.stop()
