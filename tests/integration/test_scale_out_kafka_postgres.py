@@ -26,6 +26,7 @@ from engine.settings import Settings
 from engine.wiring import Engine, open_engine
 from streams.intake import Message, batched
 from streams.worker import METADATA_MAX_AGE_MS, build_app
+from tests.events import custody_ended, custody_started, death_registered, person_registered
 from tests.integration.conftest import WorkerEnv, stop, wait_for
 from tests.integration.kafka_io import add_partitions, create_topic, end_offsets, produce, read_all
 
@@ -313,3 +314,32 @@ def test_a_postgres_restart_mid_stream_is_retried_and_loses_nothing(
     registrations = [e["data"] for e in events if e["type"] == "person_registered"]
     for data in registrations:
         assert str(data.get("national_id")) not in text and str(data.get("name")) not in text
+
+
+def test_a_person_cached_before_a_rebalance_is_read_again_after_another_worker_wrote_them(
+    database_url: str,
+) -> None:
+    source = "kafka:life-events:0"
+    facts = [
+        person_registered("R1"),
+        custody_started("R1", "2026-02-01"),
+        custody_ended("R1", "2026-03-01"),
+        death_registered("R1", "2026-04-05", "2026-04-01"),
+    ]
+    messages = [Message(position=n, value=json.dumps(f)) for n, f in enumerate(facts, 1)]
+    first, second = open_engine(database_url), open_engine(database_url)
+    try:
+        first.intake.apply_batch(source, messages[:1])  # the first worker caches R1
+        # A rebalance: the partition moves to the second worker, which applies two more facts,
+        second.intake.apply_batch(source, messages[1:3])
+        # and back: the first worker gets them again with the next one, its R1 out of date.
+        outcome = first.intake.apply_batch(source, messages[1:])
+        assert (outcome.accepted, outcome.duplicates) == (1, 0)
+        first.refresh()
+        status = first.view.status("R1")
+        assert (status["benefit_status"], status["reason"]) == ("terminated", "death")
+        keys = decision_keys(first, "R1")
+        assert len(keys) == len(set(keys)) == 4  # registered, suspended, resumed, terminated
+    finally:
+        first.close()
+        second.close()

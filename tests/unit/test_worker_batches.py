@@ -1,10 +1,18 @@
-"""The store's position, not Kafka's committed offset, decides which delivered messages a worker
-applies (``streams.worker.applicable``). Positions are offsets + 1."""
+"""How the Kafka worker treats a batch: the store's position, not Kafka's committed offset,
+decides which delivered messages it applies (``applicable``; positions are offsets + 1), and a
+batch that fails is tried again until it is applied (``retrying``)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import pytest
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+import streams.worker
 from streams.intake import Message
-from streams.worker import applicable
+from streams.worker import applicable, retrying
 
 
 def delivered(*positions: int) -> list[Message]:
@@ -45,3 +53,26 @@ def test_a_gap_that_comes_back_the_same_after_reading_again_holds_no_messages() 
 def test_a_known_gap_elsewhere_does_not_excuse_a_new_one() -> None:
     run, gap = applicable(delivered(8, 9), done=3, known_gap=(1, 8))
     assert (run, gap) == ([], (3, 8))
+
+
+def test_a_batch_that_conflicts_again_after_the_intakes_own_retry_is_tried_until_applied(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another worker wrote the same person again in between (a rebalance moving a partition
+    # back and forth): each conflict evicted the cached aggregates, so a later try reads afresh.
+    monkeypatch.setattr(streams.worker, "RETRY_FIRST_SECONDS", 0.0)
+    failures = [IntegrityError("duplicate key value"), OperationalError("server closed")] * 2
+
+    async def attempt() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "applied"
+
+    with caplog.at_level(logging.WARNING, logger="benefits.worker"):
+        assert asyncio.run(retrying("batch of 3", attempt)) == "applied"
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4 and all(r.exc_info is None for r in caplog.records)
+    assert (
+        lines[0]
+        == "batch of 3 not applied (IntegrityError: duplicate key value); attempt 2 in 0.0 s"
+    )
