@@ -80,8 +80,6 @@ def build_app(settings: Settings) -> faust.App:
     totals = BatchOutcome()
     # One writer at a time in this process: the agent's batches and the hourly expiry.
     writing = asyncio.Lock()
-    # Per partition, a gap already read again once that came back the same (see ``applicable``).
-    gaps: dict[int, Gap] = {}
 
     async def send(topic_name: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic_name, key, value, None, None, None)
@@ -96,19 +94,39 @@ def build_app(settings: Settings) -> faust.App:
             for partition, messages in sorted(partitions.items()):
                 source = f"kafka:{settings.life_events_topic}:{partition}"
                 done = await asyncio.to_thread(engine.intake.position, source)
-                run, gap = applicable(messages, done, gaps.get(partition))
+                run, gap = applicable(messages, done)
+                if gap is not None:
+                    kept_from = await first_kept(partition)
+                    if gap[1] <= kept_from:
+                        log.error(
+                            "partition %d: offsets %d to %d left the topic before they were"
+                            " applied (retention); continuing after them",
+                            partition,
+                            gap[0],
+                            gap[1] - 2,
+                        )
+                        run, gap = applicable(messages, done, kept_from)
                 if run:
                     started = time.perf_counter()
                     outcome = await asyncio.to_thread(engine.intake.apply_batch, source, run, today)
                     engine.kpis.note_batch(time.perf_counter() - started)
                     batch.add(outcome)
                 if gap is not None:
-                    gaps[partition] = gap
                     await read_again(partition, gap[0])
             await asyncio.to_thread(engine.kpis.view.set_gauges, "consumer_lag", lags)
             await asyncio.to_thread(engine.refresh)
             await publisher.publish_pending(send)
         return batch
+
+    async def first_kept(partition: int) -> int:
+        """The position of the partition's first message still on the topic."""
+        tp = TP(settings.life_events_topic, partition)
+        try:
+            earliest = await app.consumer.earliest_offsets(tp)
+        except Exception as exc:  # unknown: assume nothing was removed, and read again
+            log.info("partition %d: earliest offset unknown (%s)", partition, type(exc).__name__)
+            return 0
+        return earliest.get(tp, -1) + 1
 
     async def read_again(partition: int, offset: int) -> None:
         log.warning(
@@ -205,24 +223,22 @@ def build_app(settings: Settings) -> faust.App:
 
 
 def applicable(
-    messages: Sequence[Message], done: int, known_gap: Gap | None = None
+    messages: Sequence[Message], done: int, kept_from: int = 0
 ) -> tuple[list[Message], Gap | None]:
     """Of one partition's delivered ``messages``, those to apply now: in offset order, after the
     store's position ``done``, up to the first gap in positions; and that gap (the store's
     position after the messages to apply, the first position delivered past it), to be read
     again from its start. Kafka delivers from past the store's position when the consumer
-    group's committed offsets ran ahead of it (a batch acknowledged but never recorded), and in
-    a stale order just after reading again. A gap that comes back the same after reading again
-    (``known_gap``) holds no messages (retention removed them, or transaction markers take the
-    offsets), so what follows it is applied."""
+    group's committed offset ran ahead of it (a batch acknowledged but never recorded), and in
+    a stale order just after reading again. A gap below ``kept_from``, the first position still
+    on the topic, is passed over: retention removed those messages."""
     fresh = sorted({m.position: m for m in messages if m.position > done}.values(), key=_position)
     run: list[Message] = []
     expected = done + 1
     for message in fresh:
         if message.position != expected:
-            gap = (expected - 1, message.position)
-            if gap != known_gap:
-                return run, gap
+            if message.position > kept_from:
+                return run, (expected - 1, message.position)
             expected = message.position
         run.append(message)
         expected += 1

@@ -124,3 +124,20 @@ def end_offsets(servers: str, topic: str) -> dict[int, int]:
         return {tp.partition: offset for tp, offset in ends.items()}
 
     return asyncio.run(go())
+
+
+def commit_offsets(servers: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` (per partition: the next offset to read) for consumer group ``group``."""
+
+    async def go() -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, p) for p in offsets])
+            await consumer.commit({TopicPartition(topic, p): o for p, o in offsets.items()})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(go())

@@ -28,7 +28,14 @@ from streams.intake import Message, batched
 from streams.worker import METADATA_MAX_AGE_MS, build_app
 from tests.events import custody_ended, custody_started, death_registered, person_registered
 from tests.integration.conftest import WorkerEnv, stop, wait_for
-from tests.integration.kafka_io import add_partitions, create_topic, end_offsets, produce, read_all
+from tests.integration.kafka_io import (
+    add_partitions,
+    commit_offsets,
+    create_topic,
+    end_offsets,
+    produce,
+    read_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -343,3 +350,29 @@ def test_a_person_cached_before_a_rebalance_is_read_again_after_another_worker_w
     finally:
         first.close()
         second.close()
+
+
+def test_a_group_offset_past_the_stores_position_is_read_again_from_the_store(
+    worker_env: WorkerEnv, tmp_path: Path
+) -> None:
+    events = generate_events(people=40, seed=19)
+    topic = worker_env.life_events_topic
+    create_topic(worker_env.kafka, topic, 1)
+    produce(worker_env.kafka, topic, events)
+    ends = end_offsets(worker_env.kafka, topic)
+    # Kafka's committed offset says half was consumed; the store has recorded nothing.
+    group = worker_env.environ()["CONSUMER_GROUP"]
+    commit_offsets(worker_env.kafka, group, topic, {0: ends[0] // 2})
+    worker = worker_env.start_worker("worker")
+    engine = open_engine(worker_env.database_url)
+    try:
+        wait_for(lambda: caught_up(engine, topic, ends), what="the worker to apply everything")
+    finally:
+        stop(worker)
+    assert "reading again from offset 0" in worker_env.log("worker").read_text(errors="replace")
+    reference = reference_run(tmp_path, events)
+    try:
+        assert_same_outcomes(engine, reference, people_of(events))
+    finally:
+        reference.close()
+        engine.close()

@@ -44,14 +44,14 @@ def test_a_stale_mixed_delivery_applies_up_to_its_first_gap_in_order() -> None:
     assert (positions(run), gap) == ([4, 5, 6], (6, 9))
 
 
-def test_a_gap_that_comes_back_the_same_after_reading_again_holds_no_messages() -> None:
-    # Retention removed offsets 3 to 6: reading again from 3 delivers 8 again.
-    run, gap = applicable(delivered(8, 9), done=3, known_gap=(3, 8))
+def test_a_gap_of_messages_retention_removed_is_passed_over() -> None:
+    # The store is at 3, but the topic keeps messages from position 8 (offset 7) on only.
+    run, gap = applicable(delivered(8, 9), done=3, kept_from=8)
     assert (positions(run), gap) == ([8, 9], None)
 
 
-def test_a_known_gap_elsewhere_does_not_excuse_a_new_one() -> None:
-    run, gap = applicable(delivered(8, 9), done=3, known_gap=(1, 8))
+def test_a_gap_of_messages_still_on_the_topic_is_read_again() -> None:
+    run, gap = applicable(delivered(8, 9), done=3, kept_from=7)
     assert (run, gap) == ([], (3, 8))
 
 
