@@ -85,6 +85,15 @@ class Engine:
             self.kpis.view.clear()
             return self._catch_up()
 
+    def drop_connections(self) -> None:
+        """Close the read models' and the turns' PostgreSQL connections: each is opened again on
+        its next use. After the server restarted, that makes them all anew at once instead of
+        each failing once on its stale connection (the event store's pool finds its own)."""
+        self.view.database.close()
+        for turn in (self.read_models_turn, self.publishing_turn):
+            if turn is not None:
+                turn.close()
+
     def close(self) -> None:
         try:
             self.intake.close()

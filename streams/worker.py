@@ -81,6 +81,11 @@ def build_app(settings: Settings) -> faust.App:
     # One writer at a time in this process: the agent's batches and the hourly expiry.
     writing = asyncio.Lock()
 
+    async def reconnect(exc: BaseException) -> None:
+        if is_lost_connection(exc):
+            async with writing:
+                engine.drop_connections()
+
     async def send(topic_name: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic_name, key, value, None, None, None)
 
@@ -154,7 +159,7 @@ def build_app(settings: Settings) -> faust.App:
                 )
             lags = lag(events)
             what = f"batch of {len(events)}"
-            outcome = await retrying(what, partial(apply, partitions, lags))
+            outcome = await retrying(what, partial(apply, partitions, lags), reconnect)
             totals.add(outcome)
             log.info(
                 "batch of %d (partitions %s): accepted %d, rejected %d, duplicates %d"
@@ -200,7 +205,7 @@ def build_app(settings: Settings) -> faust.App:
     @app.timer(interval=3600.0)
     async def expire_waiting_hourly() -> None:
         # Every worker runs it; the waiting room's version lets only one expire an event.
-        await retrying("expiry of waiting events", expire_and_publish)
+        await retrying("expiry of waiting events", expire_and_publish, reconnect)
 
     async def publish() -> None:
         async with writing:
@@ -217,7 +222,7 @@ def build_app(settings: Settings) -> faust.App:
         ):
             await app.topic(name).maybe_declare()
         # Decisions recorded before a crash but not yet published go out at start-up.
-        await retrying("publishing at start-up", publish)
+        await retrying("publishing at start-up", publish, reconnect)
 
     return app
 
@@ -249,12 +254,16 @@ def _position(message: Message) -> int:
     return message.position
 
 
-async def retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+async def retrying(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    after_failure: Callable[[BaseException], Awaitable[None]] | None = None,
+) -> T:
     """Run ``attempt`` until it succeeds, waiting longer after each failure (up to
-    ``RETRY_LONGEST_SECONDS``). Each failure is one log line naming the error's kind and the
-    first line of its message, which for the database and the broker says what is unreachable
-    and holds no personal data; an unexpected error (a bug) also logs where it happened, once,
-    without its message."""
+    ``RETRY_LONGEST_SECONDS``), and calling ``after_failure`` first. Each failure is one log
+    line naming the error's kind and the first line of its message, which for the database and
+    the broker says what is unreachable and holds no personal data; an unexpected error (a bug)
+    also logs where it happened, once, without its message."""
     failures = 0
     while True:
         try:
@@ -262,6 +271,8 @@ async def retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if after_failure is not None:
+                await after_failure(exc)
             failures += 1
             wait = min(RETRY_LONGEST_SECONDS, RETRY_FIRST_SECONDS * 2 ** (failures - 1))
             if is_infrastructure(exc):
@@ -284,6 +295,16 @@ async def retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
                     f"\n{where}" if where else "",
                 )
             await asyncio.sleep(wait)
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """The database could not be reached, or a connection to it broke."""
+    import psycopg
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    return isinstance(
+        exc, psycopg.OperationalError | psycopg.InterfaceError | OperationalError | InterfaceError
+    )
 
 
 def is_infrastructure(exc: BaseException) -> bool:
