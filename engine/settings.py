@@ -24,6 +24,9 @@ class Settings:
     instructions_topic: str = "payment-instructions"
     consumer_group: str = "benefits-engine"
     batch_size: int = 1000
+    # How long the worker waits for a batch to fill before applying what it has: the floor of
+    # the time from a message's arrival to its decision (a full batch goes at once).
+    batch_wait_ms: int = 20
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -54,6 +57,7 @@ ENVIRONMENT: dict[str, str] = {
     "instructions_topic": "PAYMENT_INSTRUCTIONS_TOPIC",
     "consumer_group": "CONSUMER_GROUP",
     "batch_size": "BATCH_SIZE",
+    "batch_wait_ms": "BATCH_WAIT_MS",
 }
 
 

@@ -146,7 +146,9 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(topic, name="life-events-intake")
     async def intake(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=0.5):
+        async for events in stream.take_events(
+            settings.batch_size, within=settings.batch_wait_ms / 1000
+        ):
             partitions: dict[int, list[Message]] = defaultdict(list)
             for event in events:
                 message = event.message
