@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 # The rule modules register their life-event types when imported.
@@ -232,6 +233,7 @@ class Replay:
         self.decide(key, kind, fact, policy, reason, details=details)
 
 
+@lru_cache(maxsize=65_536)
 def fingerprint(account: str) -> str:
     """A stable token for an account, so keys and indexes never carry the number itself."""
     return hashlib.sha256(account.encode()).hexdigest()
