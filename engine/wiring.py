@@ -11,7 +11,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
@@ -61,6 +61,9 @@ class Engine:
     # to date and at publishing, so that nothing is folded in or published twice.
     read_models_turn: Turn | None = None
     publishing_turn: Turn | None = None
+    # Tracked positions that follow the store's log (beyond the read models': the publisher's),
+    # so the intake keeps the events it recorded in memory until each of them has them.
+    followers: list[str] = field(default_factory=list)
 
     @property
     def view(self) -> ReadModelView:
@@ -76,7 +79,15 @@ class Engine:
             self.intake, [(self.projection, self.intake.name), (self.kpis, KPI_TRACKING)]
         )
         self.kpis.flush()
+        self.forget_followed()
         return read
+
+    def forget_followed(self) -> None:
+        """Let the intake forget the events it recorded that every follower of the log has."""
+        positions = [self.view.max_tracking_id(name) or 0 for name in self.followers]
+        positions.append(self.kpis.view.max_tracking_id(KPI_TRACKING) or 0)
+        positions.append(self.view.max_tracking_id(self.intake.name) or 0)
+        self.intake.forget_recent(min(positions) + 1)
 
     def rebuild(self) -> int:
         """Drop the read models and rebuild them from the event store."""

@@ -9,6 +9,7 @@ Both the embedded (file) mode and the Kafka worker feed this same class.
 from __future__ import annotations
 
 import base64
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+from eventsourcing.postgres import PostgresAggregateRecorder
+from psycopg.sql import SQL, Identifier
 
 from domain.pensioner import GoldenRecord, Pensioner, person_aggregate_id
 from streams.contracts import (
@@ -93,7 +96,7 @@ class LifeEventIntake(Application):
     name = "benefits"
     # How many events this process recorded lately are kept for the read models to fold in
     # without reading them back from the store (see ``recent_since``).
-    RECENT_LIMIT = 200_000
+    RECENT_LIMIT = 50_000
     # A person's state is snapshotted each time their event count passes a multiple of this, so
     # loading a long history reads a snapshot and at most this many events (a pensioner's year
     # is about 35).
@@ -102,7 +105,8 @@ class LifeEventIntake(Application):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._recent: list[tuple[Any, int]] = []
+        self._recent: list[Any] = []  # domain events, and their notification ids beside
+        self._recent_ids: list[int] = []
 
     def construct_recorder(self) -> Any:
         # A process recorder stores tracking records atomically with domain events.
@@ -148,6 +152,7 @@ class LifeEventIntake(Application):
         """Apply messages as one transaction (with ``tracking``, if given). ``today`` dates the
         parking of an event whose person is not registered yet (default: the event's date)."""
         batch = _Batch(self, source or (tracking.application_name if tracking else "unknown"))
+        batch.absent = self._absent(messages)
         now = datetime.now(UTC)
         for message in messages:
             decoded = message.decode()
@@ -220,27 +225,75 @@ class LifeEventIntake(Application):
         return outcome
 
     def _remember(self, recordings: Sequence[Any]) -> None:
-        self._recent.extend((r.domain_event, r.notification.id) for r in recordings)
+        for recording in recordings:
+            self._recent.append(recording.domain_event)
+            self._recent_ids.append(recording.notification.id)
         if len(self._recent) > self.RECENT_LIMIT:
-            del self._recent[: len(self._recent) - self.RECENT_LIMIT]
+            self.forget_recent(self._recent_ids[len(self._recent) - self.RECENT_LIMIT])
 
-    def recent_since(self, start: int, limit: int) -> list[tuple[Any, int]] | None:
-        """Up to ``limit`` (domain event, notification id) pairs from ``start`` on, as this
-        process recorded them, when they are exactly what the store's log holds from ``start``
-        (no other writer's events in between); otherwise None, and the caller reads the store.
-        Pairs before ``start`` are forgotten: the read models have them."""
-        recent = self._recent
-        skip = 0
-        while skip < len(recent) and recent[skip][1] < start:
-            skip += 1
-        if skip:
-            del recent[:skip]
-        if not recent or recent[0][1] != start:
+    def recent_since(
+        self, start: int, limit: int, stop: int | None = None
+    ) -> list[tuple[Any, int]] | None:
+        """Up to ``limit`` (domain event, notification id) pairs from ``start`` (to ``stop``) on,
+        as this process recorded them, when they are exactly what the store's log holds there
+        (no other writer's events in between); otherwise None, and the caller reads the store."""
+        ids = self._recent_ids
+        at = bisect_left(ids, start)
+        if at == len(ids) or ids[at] != start:
             return None
-        page = recent[:limit]
-        if page[-1][1] - start != len(page) - 1:  # a gap: another writer's events
+        end = min(len(ids), at + limit)
+        if stop is not None:
+            end = min(end, bisect_right(ids, stop))
+        if ids[end - 1] - start != end - 1 - at:  # a gap: another writer's events
             return None
-        return page
+        return list(zip(self._recent[at:end], ids[at:end], strict=True))
+
+    def forget_recent(self, before: int) -> None:
+        """Forget what was recorded before notification ``before``: every reader has it."""
+        cut = bisect_left(self._recent_ids, before)
+        if cut:
+            del self._recent[:cut]
+            del self._recent_ids[:cut]
+
+    def _absent(self, messages: Sequence[Message]) -> set[UUID]:
+        """Of the aggregates these messages could touch (each person, their waiting room, a
+        rejection's dead letter) and that are not in memory, those the store does not hold,
+        found with one query instead of one per aggregate."""
+        keys: set[UUID] = set()
+        for message in messages:
+            decoded = message.decode()
+            if isinstance(decoded, LifeEvent):
+                keys.add(person_aggregate_id(decoded.person_id))
+                keys.add(waiting_id(decoded.person_id))
+            else:
+                keys.add(dead_letter_id(decoded.fingerprint))
+        cache = self.repository.cache
+        if cache is not None:
+            keys = {key for key in keys if key not in cache.cache}
+        return keys - self._stored(keys) if keys else keys
+
+    def _stored(self, keys: set[UUID]) -> set[UUID]:
+        """Which of these aggregates have events in the store."""
+        recorder: Any = self.recorder
+        table = recorder.events_table_name
+        ids = list(keys)
+        found: set[UUID] = set()
+        if isinstance(recorder, PostgresAggregateRecorder):
+            statement = SQL("SELECT DISTINCT originator_id FROM {} WHERE originator_id = ANY(%s)")
+            with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+                cursor.execute(statement.format(Identifier(*table.split("."))), [ids])
+                found.update(UUID(str(row["originator_id"])) for row in cursor.fetchall())
+            return found
+        with recorder.datastore.transaction(commit=False) as cursor:
+            for start in range(0, len(ids), 500):
+                chunk = [key.hex for key in ids[start : start + 500]]
+                marks = ",".join("?" * len(chunk))
+                cursor.execute(
+                    f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})",
+                    chunk,
+                )
+                found.update(UUID(row["originator_id"]) for row in cursor.fetchall())
+        return found
 
     def _evict(self, key: Any) -> None:
         if self.repository.cache is not None:
@@ -271,10 +324,14 @@ class _Batch:
         self.expired = 0
         self.statuses: list[str] = []
         self.received_at = datetime.now(UTC)
+        # Aggregates known not to be in the store when the batch began (no query needed).
+        self.absent: set[UUID] = set()
 
     def _pensioner(self, person_id: str) -> Pensioner | None:
         key = person_aggregate_id(person_id)
         if key not in self.aggregates:
+            if key in self.absent:
+                return None
             found = self.app.pensioner(person_id)
             if found is None:
                 return None
@@ -286,6 +343,8 @@ class _Batch:
         key = waiting_id(person_id)
         if key not in self.aggregates:
             try:
+                if key in self.absent:
+                    raise AggregateNotFoundError(key)
                 self.aggregates[key] = self.app.repository.get(key)
             except AggregateNotFoundError:
                 if not create:
@@ -297,7 +356,7 @@ class _Batch:
         self, rejection: Rejection, source: str | None = None, received_on: date | None = None
     ) -> None:
         key = dead_letter_id(rejection.fingerprint)
-        if key in self.aggregates or key in self.app.repository:
+        if key in self.aggregates or (key not in self.absent and key in self.app.repository):
             self.duplicates += 1  # the very same bad message was already dead-lettered
             self.statuses.append("duplicate")
             return

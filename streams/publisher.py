@@ -127,12 +127,10 @@ class Publisher:
             projected = self.positions.max_tracking_id(self.app.name) or 0
             if start > projected:
                 return sent
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.page_size, stop=projected
-            )
-            if not notifications:
+            page = self._page(start, projected)
+            if not page:
                 return sent
-            events = [self.app.mapper.to_domain_event(n) for n in notifications]
+            events = [domain_event for domain_event, _ in page]
             personal = [e for e in events if isinstance(e, Pensioner.Event)]
             people = self.person_ids({e.originator_id.hex for e in personal})
             pending = []
@@ -157,8 +155,20 @@ class Publisher:
                     body = dead_letter_message(domain_event)
                     pending.append(await send(self.dead_letter_topic, None, _json(body)))
             await asyncio.gather(*pending)
-            self.positions.insert_tracking(Tracking(self.tracking_name, notifications[-1].id))
+            self.positions.insert_tracking(Tracking(self.tracking_name, page[-1][1]))
             sent += len(pending)
+
+    def _page(self, start: int, stop: int) -> list[tuple[Any, int]]:
+        """(domain event, notification id) from ``start`` to ``stop``: as this process recorded
+        them when it has them all, otherwise read from the store."""
+        recent = getattr(self.app, "recent_since", None)
+        page = recent(start, self.page_size, stop) if recent is not None else None
+        if page is not None:
+            return page
+        notifications = self.app.recorder.select_notifications(
+            start=start, limit=self.page_size, stop=stop
+        )
+        return [(self.app.mapper.to_domain_event(n), n.id) for n in notifications]
 
 
 def _json(body: dict[str, Any]) -> bytes:

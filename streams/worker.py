@@ -77,6 +77,7 @@ def build_app(settings: Settings) -> faust.App:
         instructions_topic=settings.instructions_topic,
         lock=engine.publishing_turn,
     )
+    engine.followers.append(publisher.tracking_name)
     totals = BatchOutcome()
     # One writer at a time in this process: the agent's batches and the hourly expiry.
     writing = asyncio.Lock()
