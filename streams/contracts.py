@@ -46,6 +46,7 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # Enough of JSON's grammar to measure nesting without parsing: brackets, and strings to skip.
 _BRACKET_OR_QUOTE = re.compile(r'[\[\]{}"]')
@@ -75,6 +76,8 @@ def _too_deep(text: str) -> bool:
     """Whether JSON ``text`` nests more than MAX_DEPTH arrays and objects, without parsing it.
 
     Linear in the text, whatever it holds: each character is looked at once."""
+    if text.count("{") + text.count("[") <= MAX_DEPTH:
+        return False  # not brackets enough to nest that deep (the usual case: no scan)
     depth, at = 0, 0
     while found := _BRACKET_OR_QUOTE.search(text, at):
         at = found.end()
@@ -505,7 +508,9 @@ def _decode(text: str, original: bytes | None) -> LifeEvent | Rejection:
         return Rejection(payload=text, reason="message is not valid JSON: a number is too long")
     if not isinstance(obj, dict):
         return Rejection(payload=text, reason="message must be a JSON object")
-    where = _surrogate_at(obj)
+    # Text that reached here holds no surrogate itself, so parsed JSON can hold one only from a
+    # \uD800 to \uDFFF escape: look through the parsed values only when the text has one.
+    where = _surrogate_at(obj) if _SURROGATE_ESCAPE.search(text) else None
     if where:
         reason = f"{where} holds an unpaired UTF-16 surrogate (a lone \\ud800-\\udfff)"
         return Rejection(payload=text, reason=reason)

@@ -297,6 +297,7 @@ def test_a_lone_surrogate_anywhere_is_rejected_with_a_printable_reason() -> None
     for before, after, where in [
         ('"name": "\\u674e\\u660e"', '"name": "\\ud800"', "data.name: text"),
         ('"source": "test-agency"', '"source": "agency\\udfff"', "source: text"),
+        ('"source": "test-agency"', '"source": "agency\\uDA00"', "source: text"),
         ('"sex": "M"', '"sex": "M", "\\ud83d": 1', "data: a key"),
         ('"person_id": "P1"', '"\\udbff": 1', "message: a key"),
         ('"test-agency"', '["\\udc00"]', "source[0]: text"),
