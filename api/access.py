@@ -6,6 +6,9 @@
 - ``auditor``: any person, read only, personal data masked.
 - ``operator``: aggregates only, no person-level route.
 
+Who looked at a person's record (the access log): the person themself and auditors; a
+caseworker, whose reads it records, gets 403.
+
 A role that may never use a route gets 403. A person-level read the caller may not make gets
 404, the same as for a person who does not exist, so a caller never learns who is registered.
 """
@@ -59,6 +62,16 @@ def check_person(caller: Caller, doc: Mapping[str, Any] | None, part: str, today
     if doc["person_id"] == caller.sub and not writes:
         return
     if proxy_grant_for(caller, doc, SCOPE_FOR[part], today) is None:
+        raise NotVisible()
+
+
+def check_access_log(caller: Caller, person_id: str, exists: bool) -> None:
+    """May ``caller`` see who looked at this person's record? Their own only, for a citizen (not
+    a proxy's principal's); anyone's for an auditor."""
+    require_role(caller, "citizen", "auditor")
+    if not exists:
+        raise NotVisible()
+    if caller.role == "citizen" and caller.sub != person_id:
         raise NotVisible()
 
 

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import dashboard, kpis, persons, proxies, reviews, system
+from api import audit, dashboard, kpis, persons, proxies, reviews, system
+from api.access_log import AccessLogMiddleware
 from api.auth import key_config
 from api.service import Service, install_error_handlers, today_from_environment
 from api.writes import KafkaWrites, StoreWrites
@@ -51,7 +52,9 @@ def create_app(store_url: str, writes: str = "store", settings: Settings | None 
     )
     app.state.service = service
     install_error_handlers(app)
-    for router in (system.router, persons.router, proxies.router, reviews.router, kpis.router):
+    app.add_middleware(AccessLogMiddleware)
+    routers = (system.router, persons.router, audit.router, proxies.router, reviews.router)
+    for router in (*routers, kpis.router):
         app.include_router(router)
     app.include_router(dashboard.router)
     return app

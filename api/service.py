@@ -8,7 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from api.access import Forbidden, NotVisible
+from api.access_log import AccessLog
 from api.auth import Caller, KeyConfig, Unauthorized
 from api.views import Error
 from api.writes import (
@@ -60,11 +61,13 @@ class Service:
     today: Callable[[], date]
     store_writes: StoreWrites | None = None
     kafka_writes: KafkaWrites | None = None
+    access_log: AccessLog = field(init=False)
 
     def __post_init__(self) -> None:
         with self.view.database.transaction() as cursor:
             for statement in WRITES_SCHEMA:
                 cursor.execute(statement)
+        self.access_log = AccessLog(self.view.database)
 
     @property
     def view(self) -> ReadModelView:
@@ -165,7 +168,9 @@ def service(request: Request) -> Service:
 def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("send a bearer token: Authorization: Bearer <token>")
-    return request.app.state.service.keys.verify(authorization.split(None, 1)[1].strip())
+    who = request.app.state.service.keys.verify(authorization.split(None, 1)[1].strip())
+    request.state.caller = who  # for the access log, which records staff reads as answered
+    return who
 
 
 ServiceDep = Annotated[Service, Depends(service)]

@@ -2,7 +2,8 @@
 
 The national ID is shown in full only to the person themself (last four to everyone else), bank
 accounts are always masked (the read model never holds them in clear), and names are masked for
-auditors.
+auditors. In the access log a citizen sees the staff subject masked to its last four characters
+(auditors see it whole).
 """
 
 from __future__ import annotations
@@ -159,12 +160,35 @@ class LivenessResult(BaseModel):
     certification: Certification
 
 
+class AccessLogEntry(BaseModel):
+    at: str = Field(description="When the read was answered (UTC)")
+    by: str = Field(description="The staff token's subject; masked but its last four for citizens")
+    role: str
+    route: str = Field(description="The route template, e.g. /v1/persons/{person_id}/history")
+    status: int = Field(description="The HTTP status of the answer")
+
+
+class AccessRecord(AccessLogEntry):
+    person_id: str | None = Field(description="Null if the ID names no registered person")
+
+
 def mask_national_id(last4: str | None) -> str:
     return "*" * 14 + (last4 or "????")
 
 
 def mask_name(name: str) -> str:
     return name[:1] + "*" * max(0, len(name) - 1)
+
+
+def mask_subject(subject: str) -> str:
+    return "*" * max(0, len(subject) - 4) + subject[-4:]
+
+
+def access_log_entry(entry: dict[str, Any], caller: Caller) -> AccessLogEntry:
+    by = entry["by"] if caller.role == "auditor" else mask_subject(entry["by"])
+    return AccessLogEntry(
+        at=entry["at"], by=by, role=entry["role"], route=entry["route"], status=entry["status"]
+    )
 
 
 def person(doc: dict[str, Any], caller: Caller, national_id: str | None) -> Person:
