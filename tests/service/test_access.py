@@ -98,6 +98,18 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         "self": 200, "proxy": 404, "stranger": 404, "caseworker_in": 200,
         "caseworker_out": 404, "auditor": 200, "operator": 403,
     },
+    ("GET", "/v1/persons/{self}/access-log"): {
+        "self": 200, "proxy": 404, "stranger": 404, "caseworker_in": 403,
+        "caseworker_out": 403, "auditor": 200, "operator": 403,
+    },
+    ("GET", "/v1/persons/NOBODY/access-log"): {
+        "self": 404, "proxy": 404, "stranger": 404, "caseworker_in": 403,
+        "caseworker_out": 403, "auditor": 404, "operator": 403,
+    },
+    ("GET", "/v1/access-log"): {
+        "self": 403, "proxy": 403, "stranger": 403, "caseworker_in": 403,
+        "caseworker_out": 403, "auditor": 200, "operator": 403,
+    },
     ("GET", "/v1/persons/NOBODY"): {
         "self": 404, "proxy": 404, "stranger": 404, "caseworker_in": 404,
         "caseworker_out": 404, "auditor": 404, "operator": 403,
