@@ -66,7 +66,7 @@ def build_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
     )
     topic = app.topic(settings.life_events_topic, key_type=bytes, value_type=bytes)
-    engine = open_engine(settings.database_url)
+    engine = open_engine(settings.database_url, aggregate_cache=settings.aggregate_cache)
     publisher = Publisher(
         engine.intake,
         positions=engine.view,
