@@ -129,8 +129,11 @@ def test_refused_staff_reads_are_recorded_with_their_outcome(world: dict) -> Non
         assert caseworker.get(f"/v1/persons/{SELF}/payments").status_code == 404
     with server.client(token("op-0001", "operator")) as operator:
         assert operator.get(f"/v1/persons/{SELF}/history").status_code == 403
-    entries = get(server, AUDITOR, "/v1/access-log", person_id=SELF, limit=2)
+    with server.client(AUDITOR) as auditor:
+        assert auditor.get(f"/v1/persons/{SELF}/history/0/explain").status_code == 422
+    entries = get(server, AUDITOR, "/v1/access-log", person_id=SELF, limit=3)
     assert [(e["by"], e["route"], e["status"]) for e in entries] == [
+        ("aud-0001", "/v1/persons/{person_id}/history/{number}/explain", 422),
         ("op-0001", HISTORY, 403),
         ("cw-0044", "/v1/persons/{person_id}/payments", 404),
     ]
