@@ -75,19 +75,17 @@ class Engine:
             return self._catch_up()
 
     def _catch_up(self) -> int:
+        reached: dict[str, int] = {}
         read = catch_up(
-            self.intake, [(self.projection, self.intake.name), (self.kpis, KPI_TRACKING)]
+            self.intake,
+            [(self.projection, self.intake.name), (self.kpis, KPI_TRACKING)],
+            reached=reached,
         )
         self.kpis.flush()
-        self.forget_followed()
-        return read
-
-    def forget_followed(self) -> None:
-        """Let the intake forget the events it recorded that every follower of the log has."""
+        # The intake forgets the events it recorded once every follower of the log has them.
         positions = [self.view.max_tracking_id(name) or 0 for name in self.followers]
-        positions.append(self.kpis.view.max_tracking_id(KPI_TRACKING) or 0)
-        positions.append(self.view.max_tracking_id(self.intake.name) or 0)
-        self.intake.forget_recent(min(positions) + 1)
+        self.intake.forget_recent(min([*positions, *reached.values()]) + 1)
+        return read
 
     def rebuild(self) -> int:
         """Drop the read models and rebuild them from the event store."""

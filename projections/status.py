@@ -762,22 +762,32 @@ class StatusProjection(Projection[ReadModelView]):
             )
 
 
-def catch_up(app: Application, projections: list[tuple[Any, str]], page_size: int = 2000) -> int:
+def catch_up(
+    app: Application,
+    projections: list[tuple[Any, str]],
+    page_size: int = 2000,
+    reached: dict[str, int] | None = None,
+) -> int:
     """Bring each (projection, tracking name) up to the end of the application's log, reading
-    and decoding each page of notifications once for all of them; returns events read."""
+    and decoding each page of notifications once for all of them; returns events read. The
+    positions are read once, then followed as pages are folded in; ``reached`` receives each
+    name's final position."""
     processed = 0
+    positions = {name: p.view.max_tracking_id(name) or 0 for p, name in projections}
     while True:
-        positions = [(p, p.view.max_tracking_id(name) or 0) for p, name in projections]
-        start = min(position for _, position in positions) + 1
+        start = min(positions.values()) + 1
         recent = getattr(app, "recent_since", None)
         page = recent(start, page_size) if recent is not None else None
         if page is None:  # not (all) recorded by this process: read the store's log
             notifications = app.recorder.select_notifications(start=start, limit=page_size)
             page = [(app.mapper.to_domain_event(n), n.id) for n in notifications]
         if not page:
+            if reached is not None:
+                reached.update(positions)
             return processed
-        for (projection, position), (_, name) in zip(positions, projections, strict=True):
-            mine = [(e, Tracking(name, i)) for e, i in page if i > position]
+        for projection, name in projections:
+            mine = [(e, Tracking(name, i)) for e, i in page if i > positions[name]]
             if mine:
                 projection.process_page(mine)
+                positions[name] = mine[-1][1].notification_id
         processed += len(page)

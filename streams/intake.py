@@ -121,21 +121,27 @@ class LifeEventIntake(Application):
         return self.recorder.max_tracking_id(source) or 0
 
     def apply_batch(
-        self, source: str, messages: Sequence[Message], today: date | None = None
+        self,
+        source: str,
+        messages: Sequence[Message],
+        today: date | None = None,
+        done: int | None = None,
     ) -> BatchOutcome:
         """Apply messages from ``source`` (in position order) as one transaction, recording the
-        last position; messages at or below the recorded position are skipped."""
+        last position; messages at or below the recorded position are skipped. ``done``: the
+        recorded position, when the caller has just read it (a retry reads it again)."""
         try:
-            return self._apply_batch(source, messages, today)
+            return self._apply_batch(source, messages, today, done)
         except IntegrityError:
             # Another writer got there first (a rebalance, a second worker): the cache entries
             # were evicted, so read the position and the aggregates afresh and try once more.
-            return self._apply_batch(source, messages, today)
+            return self._apply_batch(source, messages, today, None)
 
     def _apply_batch(
-        self, source: str, messages: Sequence[Message], today: date | None
+        self, source: str, messages: Sequence[Message], today: date | None, done: int | None
     ) -> BatchOutcome:
-        done = self.position(source)
+        if done is None:
+            done = self.position(source)
         fresh = [m for m in messages if m.position > done]
         if not fresh:
             return BatchOutcome()
@@ -259,17 +265,18 @@ class LifeEventIntake(Application):
         """Of the aggregates these messages could touch (each person, their waiting room, a
         rejection's dead letter) and that are not in memory, those the store does not hold,
         found with one query instead of one per aggregate."""
+        cached = self.repository.cache.cache if self.repository.cache is not None else {}
         keys: set[UUID] = set()
         for message in messages:
             decoded = message.decode()
             if isinstance(decoded, LifeEvent):
-                keys.add(person_aggregate_id(decoded.person_id))
-                keys.add(waiting_id(decoded.person_id))
+                person = person_aggregate_id(decoded.person_id)
+                if person not in cached:  # a known person's waiting room is never looked at
+                    keys.add(person)
+                    keys.add(waiting_id(decoded.person_id))
             else:
                 keys.add(dead_letter_id(decoded.fingerprint))
-        cache = self.repository.cache
-        if cache is not None:
-            keys = {key for key in keys if key not in cache.cache}
+        keys = {key for key in keys if key not in cached}
         return keys - self._stored(keys) if keys else keys
 
     def _stored(self, keys: set[UUID]) -> set[UUID]:

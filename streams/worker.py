@@ -114,7 +114,9 @@ def build_app(settings: Settings) -> faust.App:
                         run, gap = applicable(messages, done, kept_from)
                 if run:
                     started = time.perf_counter()
-                    outcome = await asyncio.to_thread(engine.intake.apply_batch, source, run, today)
+                    outcome = await asyncio.to_thread(
+                        engine.intake.apply_batch, source, run, today, done
+                    )
                     engine.kpis.note_batch(time.perf_counter() - started)
                     batch.add(outcome)
                 if gap is not None:
