@@ -165,6 +165,19 @@ def _check_input(path: Path, until: str | None) -> None:
         )
 
 
+def _progress(*label: TextColumn, quiet: bool) -> Progress:
+    """A progress bar on stderr (gone when done; none with ``quiet``, e.g. for --json)."""
+    return Progress(
+        *label,
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    )
+
+
 def _parse_day(value: str, option: str) -> date:
     try:
         day = date.fromisoformat(value)
@@ -180,15 +193,8 @@ def run_simulation(
     engine: Engine, path: Path, until: date | None, batch_size: int, show_progress: bool
 ) -> SimulationOutcome:
     """Simulate the file's days with a progress bar on the terminal."""
-    with Progress(
-        TextColumn("[bold]simulating"),
-        TextColumn("{task.fields[day]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show_progress,
-        transient=True,
+    with _progress(
+        TextColumn("[bold]simulating"), TextColumn("{task.fields[day]}"), quiet=not show_progress
     ) as progress:
         task = progress.add_task("days", total=None, day="")
 
@@ -612,15 +618,7 @@ def bench_whatif_command(
 
     _at_least_one(people, "--people")
     url = _store(store) if store else None
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=json_output,
-        transient=True,
-    ) as progress:
+    with _progress(TextColumn("[bold]{task.description}"), quiet=json_output) as progress:
         build = progress.add_task("building the store (untimed)", total=365, visible=url is None)
         replay = progress.add_task("whatif (timed)", total=None)
 
@@ -712,15 +710,7 @@ def bench_command(
         memory_people,
         skipped,
     )
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=json_output,
-        transient=True,
-    ) as progress:
+    with _progress(TextColumn("[bold]{task.description}"), quiet=json_output) as progress:
         tasks: dict[str, Any] = {}
 
         def on_progress(description: str, done: int, total: int | None) -> None:
@@ -861,15 +851,7 @@ def whatif(
     # Anything unusable is said before the progress bar starts.
     policy.load(policy.deployment_changes(), [policy_file], not_before=first_day)
     check_store(_store(store), must_exist=True)
-    with Progress(
-        TextColumn("[bold]replaying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=json_output,
-        transient=True,
-    ) as progress:
+    with _progress(TextColumn("[bold]replaying"), quiet=json_output) as progress:
         task = progress.add_task("people", total=None)
 
         def on_person(done: int, total: int) -> None:
