@@ -29,7 +29,7 @@ from domain.entitlement import (
     current_record,
 )
 from domain.facts import FACT_TYPES
-from domain.money import Instruction, MoneyRecord
+from domain.money import Instruction, MoneyRecord, Settlement
 from domain.payments import settle
 from domain.reconciliation import corrections, standing_of, summarise
 
@@ -463,6 +463,31 @@ class Pensioner(Aggregate):
             self._replay = replay
         return replay.assessment()
 
+    def _settle(self, assessment: Assessment, fact: Fact) -> Settlement:
+        """How money settles after ``fact``. A fact that is neither a payment run nor a review,
+        met with the same month points, cycle outcomes, death date, account and recorded money
+        as the last settlement that decided nothing, settles exactly as that one did: it is used
+        again, so a long history is not walked month by month for each life sign."""
+        inputs = None
+        if fact.kind not in ("payment_due", "payment_reviewed"):
+            # The month points are the replay's own (a full replay makes new ones), only ever
+            # added to; decisions and instructions are all money is recorded from.
+            inputs = (
+                len(assessment.months),
+                tuple((year, cycle.status) for year, cycle in assessment.cycles.items()),
+                assessment.death_date,
+                assessment.account,
+                len(self.decision_keys),
+                len(self.money.instructions),
+            )
+            kept = getattr(self, "_settled", None)
+            if kept is not None and kept[0] is assessment.months and kept[1] == inputs:
+                return kept[2]
+        settlement = settle(assessment, self.money, fact, self.as_of)
+        if inputs is not None and not settlement.decisions and not settlement.instructions:
+            self._settled = (assessment.months, inputs, settlement)
+        return settlement
+
     def instruction_id(self, key: str) -> str:
         """Deterministic from person, month and kind: a rerun can never mint a second one."""
         return uuid5(PERSON_NAMESPACE, f"{self.person_id}|{key}").hex
@@ -495,7 +520,7 @@ class Pensioner(Aggregate):
         assessment = self._assess_with(fact)
         if assessment.standing is None:
             return  # the registration itself comes first: only its own replay has no standing
-        settlement = settle(assessment, self.money, fact, self.as_of)
+        settlement = self._settle(assessment, fact)
         new = [d for d in assessment.decisions if d.key not in self.decision_keys]
         new += [d for d in settlement.decisions if d.key not in self.decision_keys]
         status = summarise(assessment, settlement)
