@@ -41,6 +41,7 @@ def advisory_lock_key(name: str) -> int:
 WRITER_LOCK_KEY = advisory_lock_key("benefits-engine writer")
 READ_MODELS_LOCK_KEY = advisory_lock_key("benefits-engine read models")
 PUBLISHER_LOCK_KEY = advisory_lock_key("benefits-engine publisher")
+SCHEMA_LOCK_KEY = advisory_lock_key("benefits-engine schema")
 
 
 class WriterLock(Protocol):
@@ -157,7 +158,13 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
     env["DEEPCOPY_FROM_AGGREGATE_CACHE"] = "n"
     intake: LifeEventIntake | None = None
     database: Database | None = None
+    # Processes started together on a new PostgreSQL database (several workers, the
+    # scheduler, the service) create its tables one at a time: PostgreSQL's CREATE ... IF NOT
+    # EXISTS is not safe against a concurrent twin.
+    schema_lock = None if "SQLITE_DBNAME" in env else _connect(store_url)
     try:
+        if schema_lock is not None:
+            schema_lock.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         intake = LifeEventIntake(env=env)
         database = Database(store_url)
         projection = StatusProjection(ReadModelView(database))
@@ -170,6 +177,9 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
     except BaseException:
         _close_quietly(intake, database)
         raise
+    finally:
+        if schema_lock is not None:
+            schema_lock.close()  # closing the session releases its advisory lock
     return Engine(
         intake=intake,
         projection=projection,
