@@ -42,13 +42,20 @@ class Settings:
                 continue
             if f.type in ("int", int):
                 try:
-                    values[f.name] = int(raw)
+                    number = int(raw)
                 except ValueError:
                     raise SettingInvalid(f"{name} must be a whole number, got {raw!r}") from None
+                least = LEAST.get(f.name, 0)
+                if number < least:
+                    raise SettingInvalid(f"{name} must be at least {least}, got {number}")
+                values[f.name] = number
             else:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]
 
+
+# The smallest value each whole-number setting takes (others: 0).
+LEAST: dict[str, int] = {"batch_size": 1}
 
 ENVIRONMENT: dict[str, str] = {
     "database_url": "DATABASE_URL",

@@ -376,6 +376,15 @@ def test_a_bad_setting_in_the_environment_is_one_line(
     monkeypatch.setenv("BATCH_SIZE", "lots")
     line = error_line(invoke("status", "P1"), 2)
     assert line == "error: BATCH_SIZE must be a whole number, got 'lots'"
+    for name, value, expected in [
+        ("BATCH_SIZE", "0", "error: BATCH_SIZE must be at least 1, got 0"),
+        ("BATCH_WAIT_MS", "-5", "error: BATCH_WAIT_MS must be at least 0, got -5"),
+        ("AGGREGATE_CACHE", "-1", "error: AGGREGATE_CACHE must be at least 0, got -1"),
+    ]:
+        monkeypatch.setenv("BATCH_SIZE", "1000")
+        monkeypatch.setenv(name, value)
+        assert error_line(invoke("worker"), 2) == expected
+        monkeypatch.delenv(name)
 
 
 # ----- 9. careless input
