@@ -42,3 +42,7 @@ class StoreBusy(StoreError):
     """Another writer holds the store's writer lock."""
 
     exit_code = 1
+
+
+class BrokerUnavailable(UserError):
+    """The Kafka brokers named by KAFKA_BOOTSTRAP_SERVERS cannot be reached."""

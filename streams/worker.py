@@ -26,6 +26,7 @@ import faust
 from faust.types import TP
 
 import policy
+from engine.errors import BrokerUnavailable
 from engine.settings import Settings
 from engine.wiring import open_engine
 from streams.intake import BatchOutcome, Message
@@ -340,7 +341,33 @@ def _first_line(exc: BaseException) -> str:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run until interrupted."""
+    """Run until interrupted (after checking, in one line if not, that the brokers answer)."""
+    check_brokers(settings.kafka_bootstrap_servers)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel="INFO")
     worker.execute_from_commandline()
+
+
+def check_brokers(servers: str, timeout: float = 15.0) -> None:
+    """Raise ``BrokerUnavailable`` unless a broker in ``servers`` answers within ``timeout``."""
+    from aiokafka.client import AIOKafkaClient
+
+    async def probe() -> None:
+        client = AIOKafkaClient(bootstrap_servers=servers, request_timeout_ms=int(timeout * 1000))
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout)
+        finally:
+            await client.close()
+
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its own lines about each failed try: ours says it once
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        raise BrokerUnavailable(
+            f"cannot reach Kafka at {servers} (KAFKA_BOOTSTRAP_SERVERS): no broker answered"
+            f" ({type(exc).__name__})"
+        ) from None
+    finally:
+        quiet.setLevel(level)

@@ -387,6 +387,17 @@ def test_a_bad_setting_in_the_environment_is_one_line(
         monkeypatch.delenv(name)
 
 
+def test_a_worker_whose_brokers_do_not_answer_says_so_in_one_line(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing listens there
+    monkeypatch.setenv("DATABASE_URL", store)
+    assert error_line(invoke("worker"), 2) == (
+        "error: cannot reach Kafka at 127.0.0.1:1 (KAFKA_BOOTSTRAP_SERVERS): no broker answered"
+        " (KafkaConnectionError)"
+    )
+
+
 # ----- 9. careless input
 
 
