@@ -673,8 +673,8 @@ def bench_command(
 ) -> None:
     """Measure the engine, each figure beside a reference measured in the same run: a year of
     N persons in embedded mode, Kafka + PostgreSQL end to end, death-to-terminated latency, the
-    cost of a long history, resident memory. Starts Kafka and PostgreSQL itself unless
-    KAFKA_BOOTSTRAP_SERVERS and a postgresql:// DATABASE_URL are given."""
+    cost of a long history, resident memory. Starts Kafka and PostgreSQL itself, each unless
+    KAFKA_BOOTSTRAP_SERVERS or a postgresql:// DATABASE_URL names one."""
     from engine.bench_figures import Sizes, bench
 
     skipped = frozenset(part.strip() for part in skip.split(",") if part.strip())
@@ -698,6 +698,9 @@ def bench_command(
         raise fail(f"--history-events must be 3 to 300, got {history_events}", 2)
     if memory_people < 0:
         raise fail(f"--memory-people must be 0 or more, got {memory_people}", 2)
+    measured = set(BENCH_PARTS) - skipped - ({"memory"} if memory_people == 0 else set())
+    if not measured:
+        raise fail("--skip: every part is skipped, so there is nothing to measure", 2)
     sizes = Sizes(
         people,
         kafka_people,
