@@ -280,7 +280,8 @@ def _register_population(people: int, path: Path) -> dict[str, Any]:
         "memory_people": people,
         "memory_seconds": round(seconds, 1),
         "memory_rss_mb": rss,
-        "memory_peak_rss_mb": resident_mb(peak=True),
+        # Linux updates the high-water mark lazily: it can trail the current size.
+        "memory_peak_rss_mb": max((m for m in (rss, resident_mb(peak=True)) if m), default=None),
     }
 
 
