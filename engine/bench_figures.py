@@ -109,7 +109,7 @@ ROWS: tuple[tuple[str, str, str, str, str | None, str, str | None], ...] = (
     ("latency", "latency_poll_interval_ms", "resolution (poll)", "ms", None, "", None),
     ("process", "peak_rss_bench_mb", "this process, peak", "MiB", None, "", None),
     ("process", "peak_rss_worker_mb", "largest worker, peak", "MiB", None, "", None),
-    ("process", "peak_rss_children_mb", "largest child, peak", "MiB", None, "", None),
+    ("process", "peak_rss_children_mb", "largest child (any), peak", "MiB", None, "", None),
     ("process", "aggregate_cache_limit", "aggregate cache", "max", None, "", None),
 )
 # Figures in the JSON only (the notes below the table quote them).
@@ -136,7 +136,8 @@ NOTES = {
     " status row's `terminated`, measured to the poll interval.",
     "process": "Peaks: this process and the largest child are getrusage's maxrss; Linux counts"
     " in a child's the size of the bench when it forked it (so the child figure is at least"
-    " that), hence the workers' and the memory run's own peaks are /proc's VmHWM.",
+    " that; a child the bench started may be Kafka's JVM or PostgreSQL), hence the workers' and"
+    " the memory run's own peaks are /proc's VmHWM.",
 }
 
 
