@@ -5,15 +5,14 @@ operations figures; `bench-whatif` a policy change replayed over a year's store.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,33 @@ from typing import Any
 import httpx
 
 from api.auth import KeyConfig
-from engine.demo import generate_events
+from engine.demo import generate_events, write_events
+from engine.servers import free_port
 from engine.simulation import simulate
 from engine.wiring import open_engine
 
 SECRET = "bench-secret-not-for-production-0123456789abcdef"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@contextmanager
+def _service(store: str, today: str) -> Iterator[str]:
+    """`benefits serve` over ``store`` on a free port with the bench's token secret, as if on
+    ``today``; yields its URL and stops it afterwards."""
+    port = free_port()
+    env = os.environ | {"BENEFITS_JWT_SECRET": SECRET, "BENEFITS_TODAY": today}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--store", store, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(url, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(15)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -47,24 +62,14 @@ def bench_service(people: int = 2000, grants: int = 200, reads: int = 3000) -> d
         store = f"sqlite:///{Path(folder) / 'bench.db'}"
         path = Path(folder) / "events.jsonl"
         events = generate_events(people, seed=7)
-        path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n")
+        write_events(path, events)
         engine = open_engine(store, exclusive=True)
         try:
             simulate(engine, path, until=date(2026, 3, 1))
             ids = sorted(p for p, _ in engine.view.payroll_candidates(("active",)))
         finally:
             engine.close()
-        port = _free_port()
-        env = os.environ | {"BENEFITS_JWT_SECRET": SECRET, "BENEFITS_TODAY": "2026-03-02"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "engine", "serve", "--store", store, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait(url, server)
+        with _service(store, "2026-03-02") as url:
             keys = KeyConfig(SECRET, ("HS256",), SECRET)
 
             def bearer(sub: str) -> dict[str, str]:
@@ -87,9 +92,6 @@ def bench_service(people: int = 2000, grants: int = 200, reads: int = 3000) -> d
                     assert response.json()["status"] == "granted", response.text
             headers = [bearer(p) for p in ids[: min(len(ids), 200)]]
             per_second, read_ms = asyncio.run(_reads(url, ids, headers, reads))
-        finally:
-            server.terminate()
-            server.wait(15)
     return {
         "people": people,
         "grants": len(grant_ms),
@@ -235,17 +237,7 @@ def bench_kpis(people: int = 100_000, requests: int = 50) -> dict[str, Any]:
             built = time.perf_counter() - started
         finally:
             engine.close()
-        port = _free_port()
-        env = os.environ | {"BENEFITS_JWT_SECRET": SECRET, "BENEFITS_TODAY": "2026-12-31"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "engine", "serve", "--store", store, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait(url, server)
+        with _service(store, "2026-12-31") as url:
             keys = KeyConfig(SECRET, ("HS256",), SECRET)
             operator = keys.mint("bench-operator", "operator", (), timedelta(hours=1))
             caseworker = keys.mint("bench-cw", "caseworker", ("11", "3601"), timedelta(hours=1))
@@ -269,9 +261,6 @@ def bench_kpis(people: int = 100_000, requests: int = 50) -> dict[str, Any]:
                     began = time.perf_counter()
                     response = client.get("/dashboard", cookies={"benefits_session": operator})
                     timings["dashboard"].append((time.perf_counter() - began) * 1000)
-        finally:
-            server.terminate()
-            server.wait(15)
     figures: dict[str, Any] = {"people": people, "kpi_tables_built_s": round(built, 1)}
     for name, values in timings.items():
         figures[f"{name}_ms_p50"] = round(statistics.median(values), 1)
@@ -299,7 +288,7 @@ def bench_whatif(
             store = f"sqlite:///{Path(folder) / 'bench.db'}"
             path = Path(folder) / "events.jsonl"
             events = generate_events(people, seed=2026)
-            path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n")
+            write_events(path, events)
             engine = open_engine(store, exclusive=True)
             started = time.perf_counter()
             try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.resident_id import make_resident_id
-from engine.demo import generate_events
+from engine.demo import generate_events, write_events
 from engine.simulation import simulate
 from engine.wiring import Engine, open_engine
 from streams.intake import Message
@@ -77,8 +77,7 @@ def embedded_year(people: int, folder: Path, progress: Progress = quiet) -> dict
     then plain batched INSERTs of as many rows, of the same total size, into a fresh file."""
     progress("generating the year's events (untimed)", 0, None)
     events = generate_events(people, seed=SEED)
-    path = folder / "year.jsonl"
-    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+    path = write_events(folder / "year.jsonl", events)
     store = folder / "year.db"
     engine = open_engine(f"sqlite:///{store}", exclusive=True)
 

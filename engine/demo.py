@@ -57,6 +57,14 @@ def _certification_story(
             emit("liveness_verified", person_id, answered, "liveness_app", {"channel": channel})
 
 
+def write_events(path: Path, events: list[dict[str, Any]]) -> Path:
+    """Write life events as JSON lines (the input of `benefits run`); returns ``path``."""
+    with path.open("w", encoding="utf-8") as handle:
+        for event in events:
+            handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+    return path
+
+
 def generate_events(people: int, seed: int) -> list[dict[str, Any]]:
     """Life events for ``people`` persons over one year, with the flaws real feeds have:
     duplicates, late and out-of-order deliveries, and a few malformed or orphan messages."""
@@ -202,10 +210,7 @@ def run_demo(people: int, seed: int, store: str | None, console: Console) -> Non
                     leftover.unlink()
         folder.mkdir(parents=True, exist_ok=True)
         events = generate_events(people, seed)
-        path = folder / "life-events.jsonl"
-        with path.open("w", encoding="utf-8") as handle:
-            for event in events:
-                handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+        path = write_events(folder / "life-events.jsonl", events)
         console.print(
             f"Generated {people:,} people and {len(events):,} life events for 2026 → {path}"
         )
