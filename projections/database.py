@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
 # Seconds to wait for a PostgreSQL server before giving up (libpq's connect_timeout).
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -100,3 +102,39 @@ def sqlite_path(url: str) -> str:
     if path == url or not path:
         raise ValueError(f"expected sqlite:///path.db, got {url!r}")
     return path
+
+
+POSITIONS = (
+    "CREATE TABLE IF NOT EXISTS projection_position ("
+    " name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)"
+)
+
+
+class TrackedTables(TrackingRecorder):
+    """A read model's tables in ``database`` (created from ``schema``), with the positions it
+    has reached in logs it follows, by name, in ``projection_position``."""
+
+    def __init__(self, database: Database, schema: Sequence[str]) -> None:
+        self.database = database
+        with database.transaction() as cursor:
+            for statement in (POSITIONS, *schema):
+                cursor.execute(statement)
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.database.transaction() as cursor:
+            self._track(cursor, tracking)
+
+    def _track(self, cursor: Cursor, tracking: Tracking) -> None:
+        cursor.execute(
+            "INSERT INTO projection_position (name, notification_id) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET notification_id = excluded.notification_id",
+            (tracking.application_name, tracking.notification_id),
+        )
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        with self.database.transaction() as cursor:
+            row = cursor.execute(
+                "SELECT notification_id FROM projection_position WHERE name = ?",
+                (application_name,),
+            ).fetchone()
+        return None if row is None else int(row[0])

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.pensioner import Pensioner
-from projections.database import Database
+from projections.database import Database, TrackedTables
 from streams.dead_letters import DeadLetter
 
 TRACKING = "kpis"
@@ -81,32 +81,11 @@ class _Page:
     freshness: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-class KpiView(TrackingRecorder):
+class KpiView(TrackedTables):
     """The KPI tables and the projection's tracked position."""
 
     def __init__(self, database: Database) -> None:
-        self.database = database
-        with database.transaction() as cursor:
-            for statement in SCHEMA:
-                cursor.execute(statement)
-
-    def insert_tracking(self, tracking: Tracking) -> None:
-        with self.database.transaction() as cursor:
-            self._track(cursor, tracking)
-
-    def _track(self, cursor: Any, tracking: Tracking) -> None:
-        cursor.execute(
-            "INSERT INTO projection_position (name, notification_id) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET notification_id = excluded.notification_id",
-            (TRACKING, tracking.notification_id),
-        )
-
-    def max_tracking_id(self, application_name: str) -> int | None:
-        with self.database.transaction() as cursor:
-            row = cursor.execute(
-                "SELECT notification_id FROM projection_position WHERE name = ?", (TRACKING,)
-            ).fetchone()
-        return None if row is None else int(row[0])
+        super().__init__(database, SCHEMA)
 
     def load_people(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

@@ -15,12 +15,12 @@ from datetime import date
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.money import mask_account
 from domain.pensioner import Pensioner, person_aggregate_id
-from projections.database import Database
+from projections.database import Database, TrackedTables
 from streams.dead_letters import DeadLetter
 from streams.waiting import WaitingEvents
 
@@ -75,8 +75,6 @@ SCHEMA = (
     " doc TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS review_items_by_person ON review_items (person_key)",
     "CREATE INDEX IF NOT EXISTS review_items_by_region ON review_items (region, kind)",
-    "CREATE TABLE IF NOT EXISTS projection_position ("
-    " name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
 )
 
 CLOCK = "clock"  # the last day the daily jobs ran, as a date ordinal
@@ -115,35 +113,11 @@ class _Changes:
     unparked: list[tuple[str, str]]
 
 
-class ReadModelView(TrackingRecorder):
+class ReadModelView(TrackedTables):
     """The tables behind status queries and daily jobs, plus tracked positions."""
 
     def __init__(self, database: Database) -> None:
-        self.database = database
-        with database.transaction() as cursor:
-            for statement in SCHEMA:
-                cursor.execute(statement)
-
-    # ----- tracked positions
-
-    def insert_tracking(self, tracking: Tracking) -> None:
-        with self.database.transaction() as cursor:
-            self._track(cursor, tracking)
-
-    def _track(self, cursor: Any, tracking: Tracking) -> None:
-        cursor.execute(
-            "INSERT INTO projection_position (name, notification_id) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET notification_id = excluded.notification_id",
-            (tracking.application_name, tracking.notification_id),
-        )
-
-    def max_tracking_id(self, application_name: str) -> int | None:
-        with self.database.transaction() as cursor:
-            row = cursor.execute(
-                "SELECT notification_id FROM projection_position WHERE name = ?",
-                (application_name,),
-            ).fetchone()
-        return None if row is None else int(row[0])
+        super().__init__(database, SCHEMA)
 
     def last_processed_day(self) -> date | None:
         """The last day whose daily jobs have run (embedded clock or Kafka-mode scheduler)."""
