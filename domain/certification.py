@@ -104,9 +104,7 @@ def life_evidence(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
     if after_death(r, fact, policy):
         return
     r.evidence.append(fact)
-    cycle = r.open_cycle()
-    if cycle is not None and fact.on >= cycle.opened_on:
-        certify(r, cycle, "silent", fact, fact.on, policy)
+    certify_open_cycle(r, "silent", fact, policy)
 
 
 @handles(
@@ -129,9 +127,7 @@ def liveness_verified(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
         )
         return
     r.checks.append(fact)
-    cycle = r.open_cycle()
-    if cycle is not None and fact.on >= cycle.opened_on:
-        certify(r, cycle, "liveness", fact, fact.on, policy)
+    certify_open_cycle(r, "liveness", fact, policy)
 
 
 @handles(
@@ -144,9 +140,7 @@ def life_certificate_submitted(r: Replay, fact: Fact, policy: PolicyVersion) -> 
     if after_death(r, fact, policy):
         return
     r.checks.append(fact)
-    cycle = r.open_cycle()
-    if cycle is not None and fact.on >= cycle.opened_on:
-        certify(r, cycle, "liveness", fact, fact.on, policy)
+    certify_open_cycle(r, "liveness", fact, policy)
 
 
 @handles("birthday_month_started", order=14, decisions=("cycle_opened", "silently_certified"))
@@ -215,6 +209,13 @@ def escalate(r: Replay, cycle: Cycle, mark: int, fact: Fact, policy: PolicyVersi
     elif mark == hold:
         cycle.held_on = fact.on
         r.notify("payments_held", cycle, fact)
+
+
+def certify_open_cycle(r: Replay, method: str, fact: Fact, policy: PolicyVersion) -> None:
+    """A sign of life on or after the open cycle's opening certifies it (``method``)."""
+    cycle = r.open_cycle()
+    if cycle is not None and fact.on >= cycle.opened_on:
+        certify(r, cycle, method, fact, fact.on, policy)
 
 
 def certify(
