@@ -17,6 +17,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, Snapshot, event
+from eventsourcing.utils import get_topic
 
 from domain.entitlement import (
     Assessment,
@@ -195,7 +196,7 @@ class Pensioner(Aggregate):
                 originator_id=aggregate.id,
                 originator_version=aggregate.version,
                 timestamp=cls.create_timestamp(),
-                topic=f"{Pensioner.__module__}:{Pensioner.__qualname__}",
+                topic=get_topic(type(aggregate)),
                 state=state,
             )
 
