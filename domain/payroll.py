@@ -54,13 +54,15 @@ def payment_due(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
         note_months_until(r, fact)
 
 
-def note_months_until(r: Replay, fact: Fact) -> None:
+def note_months_until(r: Replay, fact: Fact, its_own_day: bool = False) -> None:
     """Note where the person stood on each first of a month the replay has now passed: the
-    first days before ``fact``'s, and its own day when it is the payroll (the day's last)."""
+    first days before ``fact``'s, and its own day when it is the payroll (the day's last) or
+    ``its_own_day`` says so."""
     if r.points_from is None or r.standing() is None:
         return
     day = r._next_point or first_of_month_on_or_after(r.points_from)
-    while day < fact.on or (day == fact.on and fact.kind == "payment_due"):
+    own_day = its_own_day or fact.kind == "payment_due"
+    while day < fact.on or (day == fact.on and own_day):
         standing = r.standing(as_if_alive=True)
         status = standing.benefit_status if standing else None
         cycle = r.open_cycle()

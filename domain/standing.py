@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 from collections.abc import Iterable
 
 from domain.certification import escalate
+from domain.payroll import note_months_until
 from domain.proxies import end_grant
 
 
@@ -50,6 +51,11 @@ def death_registered(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
     for grant in r.proxies.values():
         if grant.status in ("granted", "pending"):
             end_grant(r, grant, "ended", fact, "principal_death", "proxy_ended", policy)
+    if fact.on.day == 1 and date.fromisoformat(str(fact.data["death_date"])) == fact.on:
+        # Alive on the first of the month, the person is owed its pension; but the payroll
+        # never reaches someone registered dead that morning, so the month is noted here, as
+        # the run would have noted it after the death.
+        note_months_until(r, fact, its_own_day=True)
 
 
 @handles("custody_started", order=6, decisions=("suspended",))

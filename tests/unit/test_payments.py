@@ -123,6 +123,18 @@ def test_no_account_blocks_and_the_month_is_paid_as_arrears_later() -> None:
     assert paid(p) == [("2026-02", "arrears", 300_000), ("2026-03", "pension", 300_000)]
 
 
+def test_dying_on_the_first_of_a_month_that_months_pension_is_owed_and_paid_next_run() -> None:
+    # Registered dead that morning, the person is not reached by that day's payroll; alive on
+    # the first of the month, they are owed its pension all the same, paid by the next run.
+    p = registered()
+    payroll(p, "2026-02")
+    p.register_death("d1", date(2026, 3, 1), date(2026, 3, 1))
+    assert p.status["arrears_owed"] == {"2026-03": 300_000}
+    payroll(p, "2026-04")
+    assert paid(p) == [("2026-02", "pension", 300_000), ("2026-03", "arrears", 300_000)]
+    assert p.status == p.derived_status()
+
+
 def test_custody_months_are_not_paid_later() -> None:
     p = registered()
     p.start_custody("c1", date(2026, 1, 20), "CASE-1")
