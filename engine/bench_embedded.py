@@ -17,6 +17,7 @@ from typing import Any
 
 from domain.resident_id import make_resident_id
 from engine.demo import generate_events, write_events
+from engine.keys import key_path
 from engine.simulation import simulate
 from engine.wiring import Engine, open_engine
 from streams.intake import Message
@@ -196,6 +197,8 @@ def history_cost(
         for cache in ("cold", "warm"):
             copy = folder / f"history-{person}-{cache}.db"
             shutil.copyfile(base, copy)
+            if key_path(base).exists():  # its key goes with it (none when given in the environment)
+                shutil.copyfile(key_path(base), key_path(copy))
             ms = _time_events(copy, person, events, warm=cache == "warm")
             figures[f"{person.lower()}_{cache}_ms_per_event"] = round(ms, 2)
             progress(f"timing {person.lower()} person, {cache}", 1, 1)

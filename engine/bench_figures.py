@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import bench_embedded, bench_kafka, bench_latency
+from engine.keys import KEY_ENV, new_key
 from engine.bench_embedded import Progress, quiet
 from engine.wiring import open_engine
 
@@ -160,6 +161,8 @@ class Sizes:
 def bench(sizes: Sizes, progress: Progress = quiet) -> dict[str, Any]:
     """Run every part not skipped; a part that cannot run or fails leaves its figures None and
     says why under ``missing``."""
+    # Every store the bench makes is scratch: one key for them all, so none needs a key file.
+    os.environ.setdefault(KEY_ENV, new_key())
     figures: dict[str, Any] = dict.fromkeys(FIGURES)
     missing: dict[str, str] = {}
     report = {

@@ -99,6 +99,7 @@ def simulate(
                 run.apply(messages, outcome.jobs, day, source="scheduler")
         run.expire_waiting(day, grace_days)
         engine.view.record_processed_day(day)
+        engine.intake.seal(day)  # the day is over: its events go under the day's Merkle root
         if on_day is not None:
             on_day(day, until)
         day += timedelta(days=1)

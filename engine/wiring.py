@@ -20,12 +20,14 @@ from eventsourcing.persistence import PersistenceError
 
 import policy
 from engine.errors import StoreBusy, StoreNotFound, StoreUnavailable, StoreUnusable
+from engine.keys import CipherKey, store_key
 from engine.settings import eventsourcing_environment, redacted_url
 from projections.database import Database, connect_postgres
 from projections.kpis import TRACKING as KPI_TRACKING
 from projections.kpis import KpiProjection, KpiView
 from projections.status import ReadModelView, StatusProjection, catch_up
 from streams.intake import LifeEventIntake
+from streams.ledger import StoreFormatError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Any of these tables means a store is there: the event store's (its SQLite and PostgreSQL names)
@@ -54,6 +56,7 @@ class WriterLock(Protocol):
 class Engine:
     """The parts that share one store: the intake (event store) and the status projection."""
 
+    key: CipherKey
     intake: LifeEventIntake
     projection: StatusProjection
     kpis: KpiProjection
@@ -148,6 +151,10 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
     import psycopg
 
     env = eventsourcing_environment(store_url)
+    # Personal data is encrypted at rest: a new embedded store gets a key file of its own.
+    key = store_key(store_url, create=not _has_events(store_url))
+    env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+    env["CIPHER_KEY"] = key.value
     # Aggregates stay in memory between batches. The intake is the only writer of a person
     # (Kafka keys by person), so no fast-forward read per person; on a conflict the intake
     # evicts what it touched and retries once.
@@ -166,6 +173,7 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
         if schema_lock is not None:
             schema_lock.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         intake = LifeEventIntake(env=env)
+        _check_key(intake, key)
         database = Database(store_url)
         projection = StatusProjection(ReadModelView(database))
         kpis = KpiProjection(KpiView(database))
@@ -181,6 +189,7 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
         if schema_lock is not None:
             schema_lock.close()  # closing the session releases its advisory lock
     return Engine(
+        key=key,
         intake=intake,
         projection=projection,
         kpis=kpis,
@@ -188,6 +197,34 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
         read_models_turn=Turn(store_url, READ_MODELS_LOCK_KEY),
         publishing_turn=Turn(store_url, PUBLISHER_LOCK_KEY),
     )
+
+
+def _has_events(store_url: str) -> bool:
+    """Whether an event store is already there (so its key must exist, never be made anew)."""
+    env = eventsourcing_environment(store_url)
+    if "SQLITE_DBNAME" in env:
+        path = Path(env["SQLITE_DBNAME"])
+        return path.is_file() and path.stat().st_size > 0 and _sqlite_has_store(path)
+    try:
+        with _connect(store_url) as connection:
+            row = connection.execute(
+                "SELECT to_regclass(%s) IS NOT NULL",
+                (f"{LifeEventIntake.name.lower()}_events",),
+            ).fetchone()
+    except Exception:  # unreachable: opening the store says so
+        return False
+    return bool(row and row[0])
+
+
+def _check_key(intake: LifeEventIntake, key: CipherKey) -> None:
+    """Open the store's first event with ``key``: a store written under another key, or before
+    encryption, is one line now rather than a failure in the middle of a batch."""
+    first = intake.recorder.select_notifications(start=None, limit=1)
+    if first:
+        try:
+            intake.mapper_chain().open(first[0])
+        except StoreFormatError as exc:
+            raise StoreUnusable(f"the store cannot be read with {key.source}: {exc}") from None
 
 
 def _close_quietly(intake: LifeEventIntake | None, database: Database | None) -> None:

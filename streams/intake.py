@@ -18,7 +18,13 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    Tracking,
+    Transcoding,
+)
 from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -29,7 +35,9 @@ from streams.contracts import (
     Rejection,
     decode,
 )
+from streams import merkle
 from streams.dead_letters import DeadLetter, dead_letter_id
+from streams.ledger import LEDGER_ID, AuditLedger, ChainedMapper, hash_of
 from streams.waiting import EXPIRED_REASON, WaitingEvents, waiting_id
 
 
@@ -111,6 +119,69 @@ class LifeEventIntake(Application):
     def construct_recorder(self) -> Any:
         # A process recorder stores tracking records atomically with domain events.
         return self.factory.process_recorder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        # Encrypted, and chained per stream (streams/ledger.py); the cipher comes from the
+        # environment (CIPHER_TOPIC and CIPHER_KEY, set by engine.wiring from engine.keys).
+        mapper = self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=ChainedMapper
+        )
+        assert isinstance(mapper, ChainedMapper)
+        mapper.read_head = self._read_head
+        return mapper
+
+    def _read_head(self, originator_id: Any, version: int) -> bytes | None:
+        """The hash of a stream's event ``version``, as stored."""
+        found = self.recorder.select_events(originator_id, gt=version - 1, lte=version)
+        return hash_of(found[0].state) if found else None
+
+    def seal(self, day: date) -> dict[str, Any] | None:
+        """Seal the log's events since the last seal as ``day``'s: record the Merkle root over
+        their hashes (``AuditLedger.DaySealed``). Nothing when ``day`` is not after the last
+        sealed day or no event came since; the next later day's seal takes them."""
+        try:
+            ledger: AuditLedger = self.repository.get(LEDGER_ID)
+        except AggregateNotFoundError:
+            ledger = AuditLedger()
+        if ledger.last_day is not None and day <= ledger.last_day:
+            return None
+        last = self.recorder.max_notification_id() or 0
+        if last <= ledger.sealed_through:
+            return None
+        leaves: list[bytes] = []
+        first, start = 0, ledger.sealed_through + 1
+        while start <= last:
+            page = self.recorder.select_notifications(start=start, limit=5000, stop=last)
+            if not page:
+                break
+            first = first or page[0].id
+            leaves.extend(hash_of(n.state) for n in page)
+            start = page[-1].id + 1
+        root = merkle.root(leaves).hex()
+        ledger.seal(day, first, last, len(leaves), root)
+        processing = ProcessingEvent()
+        processing.collect_events(ledger)
+        try:
+            self._remember(self._record(processing))
+        except IntegrityError:  # another worker sealed first
+            self._evict(LEDGER_ID)
+            return None
+        except Exception:
+            self._evict(LEDGER_ID)
+            self.mapper_chain().forget_heads()
+            raise
+        return {
+            "day": day.isoformat(),
+            "first_id": first,
+            "last_id": last,
+            "size": len(leaves),
+            "root": root,
+        }
+
+    def mapper_chain(self) -> ChainedMapper:
+        mapper = self.mapper
+        assert isinstance(mapper, ChainedMapper)
+        return mapper
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -221,9 +292,11 @@ class LifeEventIntake(Application):
             try:
                 recordings = self._record(processing)
             except Exception:
-                # Cached aggregates were changed in place; forget them so the store is reread.
+                # Cached aggregates were changed in place; forget them so the store is reread,
+                # and the streams' last hashes, which may be of events never stored.
                 for key in batch.aggregates:
                     self._evict(key)
+                self.mapper_chain().forget_heads()
                 raise
             self._remember(recordings)
             if snapshot_due and self.snapshots is not None:

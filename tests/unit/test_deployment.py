@@ -62,4 +62,9 @@ def test_the_service_writes_through_kafka_to_the_stacks_store() -> None:
     worker = services["worker"]["environment"]
     for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "LIFE_EVENTS_TOPIC"):
         assert api["environment"][name] == worker[name]
+    # Every process that opens the store has its key, from the deployment's secret.
+    for service in ("api", "worker", "scheduler"):
+        assert services[service]["environment"]["BENEFITS_CIPHER_KEY"].startswith(
+            "${BENEFITS_CIPHER_KEY:?"
+        )
     assert "BENEFITS_JWT_SECRET" in api["environment"]
