@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from engine import bench_embedded, bench_kafka, bench_latency
-from engine.keys import KEY_ENV, new_key
 from engine.bench_embedded import Progress, quiet
+from engine.keys import KEY_ENV, new_key
 from engine.wiring import open_engine
 
 PARTS = ("year", "history", "memory", "kafka", "latency")

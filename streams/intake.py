@@ -29,13 +29,13 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
 from domain.pensioner import GoldenRecord, Pensioner, person_aggregate_id
+from streams import merkle
 from streams.contracts import (
     LifeEvent,
     PersonRegisteredData,
     Rejection,
     decode,
 )
-from streams import merkle
 from streams.dead_letters import DeadLetter, dead_letter_id
 from streams.ledger import LEDGER_ID, AuditLedger, ChainedMapper, hash_of
 from streams.waiting import EXPIRED_REASON, WaitingEvents, waiting_id
