@@ -41,6 +41,7 @@ class Certification(BaseModel):
 
 
 class HistoryEntry(BaseModel):
+    decision_id: int | None = None  # its place in the log (`benefits audit proof DECISION_ID`)
     on: str
     decision: str
     reason: str | None

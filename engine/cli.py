@@ -301,7 +301,7 @@ def status(
             markup=False,
         )
     table = Table(title="History (oldest first)")
-    columns = ("on", "decision", "reason", "event_id", "rule_version")
+    columns = ("on", "decision", "reason", "event_id", "rule_version", "decision_id")
     for column in columns:
         table.add_column(column)
     for entry in doc["history"]:

@@ -710,6 +710,8 @@ class StatusProjection(Projection[ReadModelView]):
             if domain_event.decision == "payment_blocked" and details["kind"] == "pension":
                 self._changes.skips.append((key, details["month"], "pension", domain_event.reason))
             entry = {
+                # Its place in the log: `benefits audit proof` shows it is under its day's seal.
+                "decision_id": tracking.notification_id,
                 "on": domain_event.on.isoformat(),
                 "decision": domain_event.decision,
                 "reason": domain_event.reason,
