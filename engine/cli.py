@@ -8,7 +8,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -980,6 +980,84 @@ def policy_diff(
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("parameter", "from", "to", "since", "reference")))
     out.print(table)
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new cipher key (256 bits, base64) for BENEFITS_CIPHER_KEY."""
+    from engine.keys import new_key
+
+    print(new_key())
+
+
+audit_app = typer.Typer(help="Tamper evidence: chained events and each day's Merkle root.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """Recompute every stream's hash chain and every day's Merkle root; name the first broken
+    link (stream, position, day). Exit 1 if anything is broken."""
+    from engine import audit
+
+    engine = open_engine(_store(store), 0, must_exist=True)
+    try:
+        result = audit.verify(
+            engine.intake, lambda n: err.print(f"checked {n:,} events ...", markup=False)
+        )
+    finally:
+        engine.close()
+    if json_output:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        for line in audit.summary(result):
+            out.print(line, markup=False, soft_wrap=True)
+    if result.breaks:
+        raise typer.Exit(1)
+
+
+@audit_app.command("proof")
+def audit_proof(
+    decision_id: Annotated[
+        int, typer.Argument(help="The decision's decision_id, as `benefits status` shows it.")
+    ],
+    store: StoreOption = None,
+) -> None:
+    """Print, as JSON, the proof that a decision is under its day's Merkle root; check it with
+    tools/verify_proof.py, which needs nothing but Python."""
+    from engine import audit
+
+    engine = open_engine(_store(store), 0, must_exist=True)
+    try:
+        shown = audit.proof(engine.intake, decision_id)
+    except LookupError as exc:
+        raise fail(str(exc), 1) from None
+    finally:
+        engine.close()
+    print(json.dumps(shown, indent=2))
+
+
+@audit_app.command("seal")
+def audit_seal(
+    day: Annotated[
+        str | None, typer.Option(help="The day to seal as, YYYY-MM-DD (default: today, UTC).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Seal the events recorded since the last seal under a Merkle root now, as ``--day``'s
+    (the worker and `benefits run` seal each day by themselves)."""
+    when = _parse_day(day, "--day") if day else datetime.now(UTC).date()
+    engine = open_engine(_store(store), must_exist=True, exclusive=True)
+    try:
+        sealed = engine.intake.seal(when)
+    finally:
+        engine.close()
+    if sealed is None:
+        out.print(f"nothing to seal as {when}: no event since the last seal, or {when} is sealed")
+        return
+    out.print(
+        f"sealed {sealed['size']:,} events as {sealed['day']}: root {sealed['root']}", markup=False
+    )
 
 
 def main() -> None:

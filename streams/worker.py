@@ -18,7 +18,7 @@ import time
 import traceback
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -91,6 +91,8 @@ def build_app(settings: Settings) -> faust.App:
     async def send(topic_name: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic_name, key, value, None, None, None)
 
+    sealed_before: list[date | None] = [None]  # the day whose earlier days are sealed
+
     async def apply(partitions: dict[int, list[Message]], lags: dict[str, float]) -> BatchOutcome:
         """Apply one batch, partition by partition, bring the read models up to date and
         publish; safe to call again after a failure (what was recorded is skipped)."""
@@ -98,6 +100,11 @@ def build_app(settings: Settings) -> faust.App:
         today = datetime.now(UTC).date()
         policy.refresh(strict=False)  # a version added meanwhile applies without a restart
         async with writing:
+            if sealed_before[0] != today:
+                # A new day: yesterday's events go under yesterday's Merkle root (one worker
+                # records it; for the others the seal is already there).
+                await asyncio.to_thread(engine.intake.seal, today - timedelta(days=1))
+                sealed_before[0] = today
             for partition, messages in sorted(partitions.items()):
                 source = f"kafka:{settings.life_events_topic}:{partition}"
                 done = await asyncio.to_thread(engine.intake.position, source)
