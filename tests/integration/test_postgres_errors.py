@@ -66,3 +66,13 @@ def test_a_second_writer_on_postgres_finds_the_store_busy(
     assert code == 0, output
     code, output = cli("status", "P1", "--store", database_url, "--json")
     assert code == 0 and '"benefit_status": "suspended"' in output
+
+
+def test_a_postgres_store_needs_its_key_in_the_environment(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("BENEFITS_CIPHER_KEY")
+    events = write_jsonl(tmp_path / "in.jsonl", [person_registered("P1")])
+    line = error_line(*cli("run", "--input", str(events), "--store", database_url), 2)
+    assert "a PostgreSQL store needs its key in BENEFITS_CIPHER_KEY" in line
+    assert "benefits keygen" in line
