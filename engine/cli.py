@@ -435,6 +435,27 @@ def rebuild(store: StoreOption = None) -> None:
     out.print(f"rebuilt read models from {count} stored events")
 
 
+@app.command("rotate-key")
+def rotate_key(store: StoreOption = None) -> None:
+    """Re-encrypt every stored event and snapshot under a new cipher key, in one transaction:
+    $BENEFITS_NEW_CIPHER_KEY, else (key-file mode) a new key written to the key file.
+    Stop every other process that uses the store first (see docs/keys.md)."""
+    from engine.rotation import rotate
+
+    with _progress(TextColumn("[bold]{task.description}"), quiet=False) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(description: str, done: int, total: int | None) -> None:
+            if description not in tasks:
+                for task in tasks.values():
+                    progress.update(task, visible=False)
+                tasks[description] = progress.add_task(description, total=total)
+            progress.update(tasks[description], completed=done, total=total)
+
+        rotated = rotate(_store(store), on_progress)
+    out.print(rotated.summary(), markup=False, soft_wrap=True)
+
+
 @app.command()
 def worker() -> None:
     """Run the Kafka-mode stream processor (settings from the environment, see README)."""

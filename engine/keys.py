@@ -124,6 +124,45 @@ def write_key_file(path: Path, value: str) -> None:
         raise
 
 
+def pending_key_path(path: Path) -> Path:
+    """Where ``benefits rotate-key`` keeps a store's new key until its transaction has committed
+    and the key file is replaced (``<store file>.key.new``)."""
+    return path.with_name(path.name + ".new")
+
+
+def pending_key(key: CipherKey) -> CipherKey | None:
+    """The new key a key rotation left beside ``key``'s file, if there is a readable one."""
+    if key.file is None:
+        return None
+    path = pending_key_path(key.file)
+    if not path.is_file():
+        return None
+    try:
+        return _read_key_file(path)
+    except (StoreUnusable, SettingInvalid):
+        return None
+
+
+def adopt_pending_key(key: CipherKey) -> CipherKey:
+    """Make the pending key the store's key, announced on stderr: a rotation committed and
+    stopped before it could replace the key file itself."""
+    assert key.file is not None
+    pending = pending_key_path(key.file)
+    try:
+        os.replace(pending, key.file)
+    except OSError as exc:
+        raise StoreUnusable(
+            f"the store is under the key in {pending} (a key rotation stopped before replacing"
+            f" {key.file}), and it cannot be moved there: {exc.strerror}"
+        ) from None
+    print(
+        f"the store is under the key in {pending}, not {key.file}: a key rotation committed and"
+        f" stopped before replacing the key file, so {key.file} now holds that key",
+        file=sys.stderr,
+    )
+    return _read_key_file(key.file)
+
+
 def _read_key_file(path: Path) -> CipherKey:
     try:
         text = path.read_text(encoding="ascii")

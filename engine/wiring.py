@@ -20,7 +20,7 @@ from eventsourcing.persistence import PersistenceError
 
 import policy
 from engine.errors import StoreBusy, StoreNotFound, StoreUnavailable, StoreUnusable
-from engine.keys import CipherKey, store_key
+from engine.keys import CipherKey, adopt_pending_key, pending_key, store_key
 from engine.settings import eventsourcing_environment, redacted_url
 from projections.database import Database, connect_postgres
 from projections.kpis import TRACKING as KPI_TRACKING
@@ -127,11 +127,13 @@ def open_engine(
     must_exist: bool = False,
     exclusive: bool = False,
     lock: WriterLock | None = None,
+    key: CipherKey | None = None,
 ) -> Engine:
     """Open the store. ``must_exist``: raise ``StoreNotFound`` (creating nothing) unless a store is
     already there, for commands that only read. ``exclusive``: take the writer lock first, raising
     ``StoreBusy`` if another writer holds it; or pass a ``lock`` already taken with
-    ``lock_store``. The engine releases its lock on ``close``."""
+    ``lock_store``. The engine releases its lock on ``close``. ``key``: the cipher key to use
+    instead of the store's own (``engine.keys.store_key``), e.g. a rotation's new key."""
     policy.refresh()  # the policy in force, from policy/ (and a deployment's changes)
     if exclusive and lock is None:
         lock = lock_store(store_url, must_exist=must_exist)
@@ -140,21 +142,23 @@ def open_engine(
         if not must_exist:
             _make_folder(store_url)
     try:
-        return _build(store_url, aggregate_cache, lock)
+        return _build(store_url, aggregate_cache, lock, key)
     except BaseException:
         if lock is not None:
             lock.release()
         raise
 
 
-def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Engine:
+def _build(
+    store_url: str, aggregate_cache: int, lock: WriterLock | None, key: CipherKey | None
+) -> Engine:
     import psycopg
 
     env = eventsourcing_environment(store_url)
     # Personal data is encrypted at rest: a new embedded store gets a key file of its own.
-    key = store_key(store_url, create=not _has_events(store_url))
+    if key is None:
+        key = store_key(store_url, create=not _has_events(store_url))
     env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
-    env["CIPHER_KEY"] = key.value
     # Aggregates stay in memory between batches. The intake is the only writer of a person
     # (Kafka keys by person), so no fast-forward read per person; on a conflict the intake
     # evicts what it touched and retries once.
@@ -172,8 +176,7 @@ def _build(store_url: str, aggregate_cache: int, lock: WriterLock | None) -> Eng
     try:
         if schema_lock is not None:
             schema_lock.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
-        intake = LifeEventIntake(env=env)
-        _check_key(intake, key)
+        intake, key = _open_intake(env, key)
         database = Database(store_url)
         projection = StatusProjection(ReadModelView(database))
         kpis = KpiProjection(KpiView(database))
@@ -214,6 +217,37 @@ def _has_events(store_url: str) -> bool:
     except Exception:  # unreachable: opening the store says so
         return False
     return bool(row and row[0])
+
+
+def _open_intake(env: dict[str, str], key: CipherKey) -> tuple[LifeEventIntake, CipherKey]:
+    """The intake under ``key``. When ``key`` (a key file) does not open the store but the new key
+    a rotation left beside it does, the rotation committed and stopped before replacing the key
+    file: that key is adopted (``engine.keys.adopt_pending_key``)."""
+    try:
+        return _checked_intake(env, key), key
+    except StoreUnusable as first:
+        pending = pending_key(key)
+        if pending is None:
+            raise
+        try:
+            intake = _checked_intake(env, pending)
+        except StoreUnusable:
+            raise first from None
+    try:
+        return intake, adopt_pending_key(key)
+    except BaseException:
+        intake.close()
+        raise
+
+
+def _checked_intake(env: dict[str, str], key: CipherKey) -> LifeEventIntake:
+    intake = LifeEventIntake(env={**env, "CIPHER_KEY": key.value})
+    try:
+        _check_key(intake, key)
+    except BaseException:
+        intake.close()
+        raise
+    return intake
 
 
 def _check_key(intake: LifeEventIntake, key: CipherKey) -> None:
