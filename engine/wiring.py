@@ -241,7 +241,10 @@ def _open_intake(env: dict[str, str], key: CipherKey) -> tuple[LifeEventIntake, 
 
 
 def _checked_intake(env: dict[str, str], key: CipherKey) -> LifeEventIntake:
-    intake = LifeEventIntake(env={**env, "CIPHER_KEY": key.value})
+    # eventsourcing prefers BENEFITS_CIPHER_KEY (the application's name, then the setting) to
+    # CIPHER_KEY, and reads it from the process's environment too: both name ``key`` here.
+    named = f"{LifeEventIntake.name.upper()}_CIPHER_KEY"
+    intake = LifeEventIntake(env={**env, "CIPHER_KEY": key.value, named: key.value})
     try:
         _check_key(intake, key)
     except BaseException:
