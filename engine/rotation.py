@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ from streams.ledger import (
 )
 
 PAGE_ROWS = 5_000
+SESSIONS_GRACE_SECONDS = 3.0
 # description, rows done, rows in all (None: not counted)
 Progress = Callable[[str, int, int | None], None]
 
@@ -309,15 +311,21 @@ class _PostgresRows:
     def _refuse_other_sessions(self) -> None:
         # The writer lock's holder is this process, on a connection of its own; any other
         # session may be a worker, the scheduler or the service, writing under the old key.
+        # Sessions this process closed a moment ago may take a little while to go.
         unsigned = WRITER_LOCK_KEY & 0xFFFF_FFFF_FFFF_FFFF
-        others = self.connection.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND backend_type = 'client backend'"
-            " AND pid <> pg_backend_pid() AND pid NOT IN (SELECT pid FROM pg_locks"
-            "  WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-            "  AND classid::bigint = %s AND objid::bigint = %s)",
-            (unsigned >> 32, unsigned & 0xFFFF_FFFF),
-        ).fetchone()[0]
+        deadline = time.monotonic() + SESSIONS_GRACE_SECONDS
+        while True:
+            others = self.connection.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND backend_type = 'client backend'"
+                " AND pid <> pg_backend_pid() AND pid NOT IN (SELECT pid FROM pg_locks"
+                "  WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                "  AND classid::bigint = %s AND objid::bigint = %s)",
+                (unsigned >> 32, unsigned & 0xFFFF_FFFF),
+            ).fetchone()[0]
+            if not others or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         if others:
             sessions = "session is" if others == 1 else "sessions are"
             raise StoreBusy(
