@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -119,6 +120,17 @@ class WorkerEnv:
 @pytest.fixture()
 def worker_env(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> WorkerEnv:
     return WorkerEnv(kafka=kafka_bootstrap, database_url=database_url, folder=tmp_path)
+
+
+def outcome(view: Any, person_id: str) -> dict[str, Any] | None:
+    """A person's status as two runs of the same events must agree on it: everything but each
+    decision's place in the log (``decision_id``), which depends on how the writers interleaved."""
+    doc = view.status(person_id)
+    if doc is not None:
+        doc["history"] = [
+            {k: v for k, v in entry.items() if k != "decision_id"} for entry in doc["history"]
+        ]
+    return doc
 
 
 def wait_for(

@@ -12,7 +12,7 @@ from engine.demo import generate_events
 from engine.wiring import Engine, open_engine
 from streams.intake import Message, batched
 from tests.events import custody_started, death_registered, person_registered
-from tests.integration.conftest import WorkerEnv, stop, wait_for
+from tests.integration.conftest import WorkerEnv, outcome, stop, wait_for
 from tests.integration.kafka_io import produce, read_all
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ def test_worker_killed_mid_stream_loses_and_repeats_no_decision(
     try:
         people = sorted({e["person_id"] for e in events if e["person_id"].startswith("P7-")})
         for person_id in people:
-            assert engine.view.status(person_id) == reference.view.status(person_id), person_id
+            assert outcome(engine.view, person_id) == outcome(reference.view, person_id), person_id
         stored = [
             (person_id, h["decision"], h["event_id"])
             for person_id in people
