@@ -24,7 +24,13 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
 from eventsourcing.utils import Environment
 
-from engine.errors import SettingInvalid, StoreBusy, StoreUnavailable, StoreUnusable
+from engine.errors import (
+    SettingInvalid,
+    StoreBusy,
+    StoreUnavailable,
+    StoreUnusable,
+    UserError,
+)
 from engine.keys import (
     HINT,
     KEY_ENV,
@@ -104,12 +110,20 @@ def rotate(store_url: str, on_progress: Progress | None = None) -> Rotated:
         counts = _reencrypt(store_url, tables, old, new_value, progress)
         progress("rebuilding the read models", 0, None)
         new = CipherKey(new_value, old.source if old.file else NEW_KEY_ENV, old.file)
-        engine = open_engine(store_url, must_exist=True, lock=lock, key=new)
-        lock = None  # the engine releases it on close
         try:
-            engine.rebuild()
-        finally:
-            engine.close()
+            engine = open_engine(store_url, must_exist=True, lock=lock, key=new)
+            lock = None  # the engine releases it on close
+            try:
+                engine.rebuild()
+            finally:
+                engine.close()
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, UserError) else _first_line(exc)
+            where = f" in {old.file}" if old.file else f" in {NEW_KEY_ENV}"
+            raise StoreUnavailable(
+                f"the store is now under the new key{where}, but its read models could not be"
+                f" rebuilt ({reason}): run `benefits rebuild` with the new key"
+            ) from None
     finally:
         if lock is not None:
             lock.release()
