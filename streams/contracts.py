@@ -51,17 +51,25 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # Enough of JSON's grammar to measure nesting without parsing: brackets, and strings to skip.
 _BRACKET_OR_QUOTE = re.compile(r'[\[\]{}"]')
 _REST_OF_STRING = re.compile(r'(?:[^"\\]++|\\.)*+"', re.S)
+# A run of digits this long may be a national ID or an account: shown, it keeps its last four.
+_LONG_NUMBER = re.compile(r"\d{8,}")
 
 
 def _echo(value: Any) -> str:
-    """``value`` as a reason may quote it: its repr, cut short."""
+    """``value`` as a reason may quote it: its repr, cut short, long numbers masked."""
     if isinstance(value, str):
         value = value[:MAX_ECHO_CHARS]
     try:
         text = repr(value)
     except ValueError:  # an integer too long to print
         text = f"a {type(value).__name__}"
+    text = _hide_numbers(text)
     return text if len(text) <= MAX_ECHO_CHARS else text[: MAX_ECHO_CHARS - 1] + "…"
+
+
+def _hide_numbers(text: str) -> str:
+    """A national ID or an account quoted in a reason, wherever it was sent, keeps its last four."""
+    return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)
 
 
 def _readable(reason: str) -> str:
@@ -444,6 +452,7 @@ def _surrogate_at(obj: Any) -> str | None:
 
 
 def _clip(key: str) -> str:
+    key = _hide_numbers(key)
     return key if len(key) <= MAX_ECHO_CHARS else key[: MAX_ECHO_CHARS - 1] + "…"
 
 
@@ -590,8 +599,8 @@ _KEYED_TEXT = re.compile(
     r'(?:"((?:[^"\\]++|\\.)*+)("?)|([^\s,\]}]+))',
     re.I | re.S,
 )
-_LONG_NUMBER = re.compile(r"\d{8,}")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]")
+_IDENTIFIERS = ("event_id", "person_id")
 
 
 def _masked(rule: str, text: str) -> str:
@@ -619,25 +628,34 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _mask_json(value: Any) -> tuple[Any, bool]:
-    """``value`` with personal data masked at any depth, and whether anything was."""
+def _mask_json(value: Any, envelope: bool = False) -> tuple[Any, bool]:
+    """``value`` with personal data masked at any depth, and whether anything was: the values of
+    personal keys, and any run of 8+ digits in another key or value (a national ID or an account
+    sent where it does not belong), but the envelope's identifiers, kept in clear anyway."""
     if isinstance(value, _Object):
         out, changed = _Object(), False
         for key, item in value:
             rule = _rule_for(key)
             if rule and item is not None:
                 item, hit = _masked(rule, item if isinstance(item, str) else _dump(item)), True
+            elif envelope and key in _IDENTIFIERS:
+                hit = False
             else:
                 item, hit = _mask_json(item)
-            out.append((key, item))
-            changed = changed or hit
+            shown = _hide_numbers(key)
+            out.append((shown, item))
+            changed = changed or hit or shown != key
         return out, changed
     if isinstance(value, list):
         pairs = [_mask_json(item) for item in value]
         return [item for item, _ in pairs], any(hit for _, hit in pairs)
     if isinstance(value, str):  # a message sent as a JSON string inside JSON
-        masked = _mask_keyed_text(value)
+        masked = _hide_numbers(_mask_keyed_text(value))
         return masked, masked != value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = _dump(value)
+        masked = _hide_numbers(text)
+        return (masked, True) if masked != text else (value, False)
     return value, False
 
 
@@ -652,22 +670,22 @@ def _mask_keyed_text(text: str) -> str:
 
 
 def _mask_text(text: str) -> str:
-    text = _mask_keyed_text(text)
-    return _LONG_NUMBER.sub(lambda m: _masked(_KEEP_LAST_4, m.group()), text)
+    return _hide_numbers(_mask_keyed_text(text))
 
 
 def mask_payload(payload: str) -> str:
-    """The payload as it may be shown or published: a national ID and a bank account keep only
-    their last four characters, a name its first, wherever they are and whatever their JSON type.
-    Text that is not JSON is masked as far as it can be read, and any run of 8+ digits keeps only
-    its last four. Never raises."""
+    """The payload as it may be shown, stored beside the read models or published: a national ID
+    and a bank account keep only their last four characters, a name its first, wherever they are
+    and whatever their JSON type. Any other run of 8+ digits (but in the envelope's ``event_id``
+    and ``person_id``) keeps only its last four, and text that is not JSON is masked as far as it
+    can be read. Never raises."""
     try:
         if _too_deep(payload):
             raise ValueError("too deep to parse")
         parsed = json.loads(payload, object_pairs_hook=_Object)
         if not isinstance(parsed, _Object):  # a bare number or string: read it as text
             raise ValueError("not a JSON object")
-        masked, changed = _mask_json(parsed)
+        masked, changed = _mask_json(parsed, envelope=True)
         result = _dump(masked) if changed else payload
     except Exception:  # not JSON, or hostile JSON: mask the text as it stands
         result = _mask_text(payload)

@@ -456,6 +456,37 @@ def test_masking_a_json_string_or_number_masks_long_digit_runs() -> None:
     assert mask_payload("110101195003070136") == "**************0136"
 
 
+def test_a_national_id_or_account_sent_where_it_does_not_belong_is_masked_too() -> None:
+    nid, account = "110101195003070136", "6222020200112233"
+    message = envelope(
+        "bank_account_changed",
+        "P-12345678",
+        "2026-01-01",
+        {"bank_region": nid, nid: [account, int(account)], "note": f"acct {account}"},
+        event_id="evt-00000001",
+    )
+    masked = mask_payload(json.dumps(message))
+    assert nid not in masked and account not in masked
+    doc = json.loads(masked)
+    assert doc["data"] == {
+        "bank_region": "**************0136",
+        "**************0136": ["************2233", "************2233"],
+        "note": "acct ************2233",
+    }
+    assert (doc["event_id"], doc["person_id"]) == ("evt-00000001", "P-12345678")
+
+
+def test_a_reason_quotes_a_national_id_or_account_only_by_its_last_four() -> None:
+    nid = "110101195003070136"
+    registration = person_registered("P1")
+    registration["data"]["birth_date"] = nid
+    stray = envelope("custody_started", "P1", "2026-01-01", {"case_ref": "K", nid: 1})
+    for message in (registration, stray):
+        rejection = decode(json.dumps(message))
+        assert isinstance(rejection, Rejection)
+        assert nid not in rejection.reason and "**************0136" in rejection.reason
+
+
 def test_masking_never_raises_on_hostile_payloads() -> None:
     for payload in [
         '{"name": "\\ud800abc", "x": "\ud800"}',
