@@ -27,7 +27,7 @@ async def read_person(person_id: PersonId, who: CallerDep, service: ServiceDep) 
     check_person(who, doc, "status", service.today())
     assert doc is not None
     own = who.role == "citizen" and who.sub == person_id
-    return views.person(doc, who, service.national_id(person_id) if own else None)
+    return views.person(doc, who, service.particulars(person_id) if own else None)
 
 
 @router.get("/{person_id}/history", response_model=list[views.HistoryEntry])

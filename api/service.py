@@ -28,6 +28,7 @@ from api.writes import (
     Submitted,
     life_event,
 )
+from domain.pensioner import GoldenRecord
 from engine.wiring import Engine
 from projections.status import ReadModelView
 
@@ -80,10 +81,11 @@ class Service:
     def person(self, person_id: str) -> dict[str, Any] | None:
         return self.view.person(person_id, self.today())
 
-    def national_id(self, person_id: str) -> str | None:
-        """The full national ID, from the event store (the read model keeps only its end)."""
+    def particulars(self, person_id: str) -> GoldenRecord | None:
+        """The person's registered particulars in full (national ID, name), from the event store:
+        the read model keeps only the ID's last four and the name masked."""
         pensioner = self.engine.intake.pensioner(person_id)
-        return pensioner.record.national_id if pensioner is not None else None
+        return pensioner.record if pensioner is not None else None
 
     async def write(
         self, caller: Caller, kind: str, person_id: str, event_id: str, data: dict[str, Any]

@@ -1,9 +1,10 @@
 """What a caller sees: the service's response models, and the one place personal data is masked.
 
-The national ID is shown in full only to the person themself (last four to everyone else), bank
-accounts are always masked (the read model never holds them in clear), and names are masked for
-auditors. In the access log a citizen sees the staff subject masked to its last four characters
-(auditors see it whole).
+The national ID and the name are shown in full only to the person themself, read from the event
+store (everyone else sees the ID's last four and the name's first character, as the read model
+keeps them); bank accounts are always masked (the read model never holds them in clear). In the
+access log a citizen sees the staff subject masked to its last four characters (auditors see it
+whole).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Caller
 from domain.entitlement import grant_active
+from domain.pensioner import GoldenRecord, mask_name
 
 
 class ErrorBody(BaseModel):
@@ -177,10 +179,6 @@ def mask_national_id(last4: str | None) -> str:
     return "*" * 14 + (last4 or "????")
 
 
-def mask_name(name: str) -> str:
-    return name[:1] + "*" * max(0, len(name) - 1)
-
-
 def mask_subject(subject: str) -> str:
     return "*" * max(0, len(subject) - 4) + subject[-4:]
 
@@ -192,16 +190,14 @@ def access_log_entry(entry: dict[str, Any], caller: Caller) -> AccessLogEntry:
     )
 
 
-def person(doc: dict[str, Any], caller: Caller, national_id: str | None) -> Person:
-    """The person's record for ``caller``; ``national_id`` in full only for the person themself."""
-    own = caller.role == "citizen" and caller.sub == doc["person_id"]
-    name = doc.get("name") or ""
+def person(doc: dict[str, Any], caller: Caller, particulars: GoldenRecord | None) -> Person:
+    """The person's record for ``caller``: the national ID and the name in full (``particulars``,
+    from the event store) only for the person themself, masked for everyone else."""
+    own = particulars if caller.role == "citizen" and caller.sub == doc["person_id"] else None
     return Person(
         person_id=doc["person_id"],
-        name=mask_name(name) if caller.role == "auditor" else name,
-        national_id=national_id
-        if own and national_id
-        else mask_national_id(doc.get("national_id_last4")),
+        name=own.name if own else mask_name(doc.get("name") or ""),
+        national_id=own.national_id if own else mask_national_id(doc.get("national_id_last4")),
         headline=doc["headline"],
         benefit_status=doc["benefit_status"],
         risk_level=doc["risk_level"],

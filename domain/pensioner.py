@@ -34,7 +34,7 @@ from domain.money import Instruction, MoneyRecord, Settlement
 from domain.payments import settle
 from domain.reconciliation import corrections, standing_of, summarise
 
-__all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing"]
+__all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing", "mask_name"]
 
 PERSON_NAMESPACE = uuid5(NAMESPACE_URL, "urn:benefits-engine:person")
 
@@ -78,6 +78,11 @@ class GoldenRecord:
             bank_account=data.get("bank_account"),
             bank_region=data.get("bank_region"),
         )
+
+
+def mask_name(name: str) -> str:
+    """Names are personal data: outside the person's own record only the first character shows."""
+    return name[:1] + "*" * max(0, len(name) - 1)
 
 
 @lru_cache(maxsize=65_536)
