@@ -20,7 +20,7 @@ from eventsourcing.persistence import PersistenceError
 
 import policy
 from engine.errors import StoreBusy, StoreNotFound, StoreUnavailable, StoreUnusable
-from engine.keys import CipherKey, adopt_pending_key, pending_key, store_key
+from engine.keys import CipherKey, adopt_pending_key, keyed_token, pending_key, store_key
 from engine.settings import eventsourcing_environment, redacted_url
 from projections.database import Database, connect_postgres
 from projections.kpis import TRACKING as KPI_TRACKING
@@ -178,7 +178,10 @@ def _build(
             schema_lock.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         intake, key = _open_intake(env, key)
         database = Database(store_url)
-        projection = StatusProjection(ReadModelView(database))
+        lookup_key = key.lookup_key()
+        projection = StatusProjection(
+            ReadModelView(database), token=lambda value: keyed_token(lookup_key, value)
+        )
         kpis = KpiProjection(KpiView(database))
     except (PersistenceError, sqlite3.Error, psycopg.Error) as exc:
         _close_quietly(intake, database)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,8 +19,9 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.money import mask_account
-from domain.pensioner import Pensioner, person_aggregate_id
+from domain.pensioner import Pensioner, mask_name, person_aggregate_id
 from projections.database import Database, TrackedTables
+from streams.contracts import mask_payload
 from streams.dead_letters import DeadLetter
 from streams.waiting import WaitingEvents
 
@@ -58,7 +59,7 @@ SCHEMA = (
     " event_id TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (aggregate_id, notice_key))",
     "CREATE TABLE IF NOT EXISTS dead_letters ("
     " fingerprint TEXT PRIMARY KEY, notification_id BIGINT NOT NULL, event_id TEXT,"
-    " source TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL, original_base64 TEXT)",
+    " source TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS waiting_events ("
     " waiting_key TEXT NOT NULL, event_id TEXT NOT NULL, parked_on TEXT NOT NULL,"
     " PRIMARY KEY (waiting_key, event_id))",
@@ -88,8 +89,7 @@ class DeadLetterRow:
     event_id: str | None
     source: str
     reason: str
-    payload: str
-    original_base64: str | None = None
+    payload: str  # personal data masked; the event store keeps the message whole
 
 
 @dataclass(frozen=True)
@@ -247,19 +247,10 @@ class ReadModelView(TrackedTables):
             )
             cursor.executemany(
                 "INSERT INTO dead_letters"
-                " (fingerprint, notification_id, event_id, source, reason, payload,"
-                " original_base64) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (fingerprint) DO NOTHING",
+                " (fingerprint, notification_id, event_id, source, reason, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
                 [
-                    (
-                        fp,
-                        nid,
-                        row.event_id,
-                        row.source,
-                        row.reason,
-                        row.payload,
-                        row.original_base64,
-                    )
+                    (fp, nid, row.event_id, row.source, row.reason, row.payload)
                     for fp, nid, row in changes.dead_letters
                 ],
             )
@@ -325,14 +316,11 @@ class ReadModelView(TrackedTables):
         return shown
 
     def status(self, person_id: str) -> dict[str, Any] | None:
-        """What `benefits status` shows: the name masked to its first character."""
+        """What `benefits status` shows (the read model holds the name masked, as shown)."""
         doc = self.person(person_id)
         if doc is None:
             return None
-        shown = {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
-        name = shown.get("name") or ""
-        shown["name"] = name[:1] + "*" * max(0, len(name) - 1)
-        return shown
+        return {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
 
     def history(self, person_id: str) -> list[dict[str, Any]]:
         """Decisions oldest first by effective date, in recording order within a day."""
@@ -380,7 +368,7 @@ class ReadModelView(TrackedTables):
     def dead_letters(self) -> list[DeadLetterRow]:
         with self.database.transaction() as cursor:
             rows = cursor.execute(
-                "SELECT event_id, source, reason, payload, original_base64 FROM dead_letters"
+                "SELECT event_id, source, reason, payload FROM dead_letters"
                 " ORDER BY notification_id"
             ).fetchall()
         return [DeadLetterRow(*row) for row in rows]
@@ -623,12 +611,19 @@ def certification_summary(cycle: dict[str, Any] | None, today: date | None) -> d
 
 
 class StatusProjection(Projection[ReadModelView]):
-    """Folds person and dead-letter events into the read model, a page of notifications at once."""
+    """Folds person and dead-letter events into the read model, a page of notifications at once.
+
+    The events carry personal data in clear (the store encrypts them); the read model keeps only
+    what its queries need: the name masked, the national ID's last four, the account masked and,
+    for the shared-account check, a keyed hash of it (``token``: equal accounts, equal tokens;
+    no account can be told from its token without the store's key). Dead letters keep their
+    payload masked."""
 
     name = "status"
 
-    def __init__(self, view: ReadModelView) -> None:
+    def __init__(self, view: ReadModelView, token: Callable[[str], str]) -> None:
         super().__init__(view)
+        self.token = token
         self._changes = _Changes({}, {}, [], [], [], [], [], [], [])
         # A person's ID never changes: remembered, so a page need not look it up again.
         self._person_ids: dict[str, str] = {}
@@ -672,8 +667,7 @@ class StatusProjection(Projection[ReadModelView]):
                 domain_event.event_id,
                 domain_event.source,
                 domain_event.reason,
-                domain_event.payload,
-                getattr(domain_event, "original_base64", None),
+                mask_payload(domain_event.payload),
             )
             self._changes.dead_letters.append(
                 (domain_event.fingerprint, tracking.notification_id, row)
@@ -687,7 +681,7 @@ class StatusProjection(Projection[ReadModelView]):
             person_ids[key] = domain_event.person_id
             docs[key] = {"person_id": domain_event.person_id}
         elif isinstance(domain_event, Pensioner.StatusChanged):
-            docs[key] = {"person_id": person_ids[key], **domain_event.status}
+            docs[key] = self._status_doc(person_ids[key], domain_event.status)
         elif isinstance(domain_event, Pensioner.PaymentInstructed):
             e = domain_event
             self._changes.instructions.append(
@@ -701,7 +695,7 @@ class StatusProjection(Projection[ReadModelView]):
                     e.kind,
                     e.amount_cents,
                     e.on.isoformat(),
-                    e.bank_account,
+                    mask_account(e.bank_account),
                     e.bank_region,
                 )
             )
@@ -736,6 +730,13 @@ class StatusProjection(Projection[ReadModelView]):
                     json.dumps(domain_event.details),
                 )
             )
+
+    def _status_doc(self, person_id: str, status: dict[str, Any]) -> dict[str, Any]:
+        doc = {"person_id": person_id, **status}
+        doc["name"] = mask_name(status.get("name") or "")
+        if status.get("account_key"):
+            doc["account_key"] = self.token(status["account_key"])
+        return doc
 
 
 def catch_up(

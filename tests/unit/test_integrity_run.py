@@ -208,16 +208,21 @@ def test_a_line_that_is_not_utf8_is_kept_byte_for_byte(tmp_path: Path, store: st
     raw = b'{"event_id": "latin1", "name": "Jos\xe9"}'
     path.write_bytes(json.dumps(person_registered("P1")).encode() + b"\n" + raw + b"\n")
     run(store, path)
+    import base64
+    import hashlib
+
     from engine.wiring import open_engine
+    from streams.dead_letters import dead_letter_id
 
     engine = open_engine(store)
     try:
-        letters = engine.view.dead_letters()
+        # The event store keeps it whole (encrypted); the read model lists it, masked.
+        letter = engine.intake.repository.get(dead_letter_id(hashlib.sha256(raw).hexdigest()))
+        listed = engine.view.dead_letters()
     finally:
         engine.close()
-    import base64
-
-    assert [base64.b64decode(row.original_base64) for row in letters] == [raw]
+    assert base64.b64decode(letter.original_base64) == raw
+    assert [row.payload for row in listed] == ['{"event_id": "latin1", "name": "J***"}']
 
 
 def test_an_odd_stored_dead_letter_never_breaks_the_listing(tmp_path: Path, store: str) -> None:

@@ -145,3 +145,31 @@ def test_account_numbers_are_masked_everywhere_but_the_instruction(
     for output in outputs:
         assert ACCOUNT not in output
     assert "7890" in outputs[0] and "7890" in outputs[3]
+
+
+def test_a_shared_account_is_found_by_a_keyed_hash_of_it(tmp_path: Path, store: str) -> None:
+    import hashlib
+    import os
+    import sqlite3
+
+    from domain.entitlement import fingerprint
+    from engine.keys import KEY_ENV, CipherKey, keyed_token
+
+    events = [
+        person_registered("S1", bank_account=ACCOUNT),
+        person_registered("S2", bank_account=ACCOUNT),
+        person_registered("S3"),
+    ]
+    path = write_jsonl(tmp_path / "in.jsonl", events)
+    cli_json("run", "--input", str(path), "--store", store, "--until", "2026-02-01")
+    for person_id in ("S1", "S2"):
+        doc = cli_json("status", person_id, "--store", store)
+        assert doc["payments_withheld"] == {"review": 2}  # January's and February's
+        assert {a["reason"] for a in doc["payment_alerts"]} == {"review_account_shared"}
+    assert cli_json("status", "S3", "--store", store)["payments_withheld"] == {}
+    with sqlite3.connect(store.removeprefix("sqlite:///")) as connection:
+        hashes = dict(connection.execute("SELECT person_id, account_hash FROM person_status"))
+    # Keyed (HMAC under the store's key), so nobody can hash every account number to find it.
+    lookup = CipherKey(os.environ[KEY_ENV], KEY_ENV).lookup_key()
+    assert hashes["S1"] == hashes["S2"] == keyed_token(lookup, fingerprint(ACCOUNT))
+    assert hashes["S1"] != hashlib.sha256(ACCOUNT.encode()).hexdigest()
