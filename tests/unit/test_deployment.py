@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from engine.keys import KEY_ENV
 from engine.settings import ENVIRONMENT, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,8 @@ def test_engine_services_set_only_variables_the_code_reads_and_all_of_them() -> 
     assert services["scheduler"]["environment"] == services["worker"]["environment"]
     assert services["scheduler"]["command"] == ["benefits", "scheduler"]
     worker_env = services["worker"]["environment"]
-    assert set(worker_env) == set(ENVIRONMENT.values())
+    # The settings, and the store's key (read where the store is opened: engine.keys).
+    assert set(worker_env) == set(ENVIRONMENT.values()) | {KEY_ENV}
     settings = Settings.from_environment(worker_env)
     assert settings.batch_size == 1000
     assert settings.life_events_topic == "life-events"
