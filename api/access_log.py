@@ -1,6 +1,9 @@
 """Who looked: every person-level read by staff through the service, recorded as it is answered
 (``api/audit.py`` has the routes that show it).
 
+A ``/v1/persons/{person_id}...`` route names its person in the path; any other route that shows
+people (a proxy request, the review queue) lists them through the ``PeopleShown`` dependency.
+
 The log is not derived from events, so it lives in a table of its own that ``benefits rebuild``
 leaves alone. It names the person by their aggregate ID (never a national ID or a name, even if
 one was typed into the URL), the caller by their token's subject and role, the route by its
@@ -10,9 +13,11 @@ unrecorded staff read must not happen.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
 
 from api.auth import STAFF, Caller
 from domain.pensioner import person_aggregate_id
@@ -72,17 +77,18 @@ class AccessLog:
 
     def record(self, caller: Caller, person_id: str, route: str, status: int) -> None:
         """One INSERT, committed before the response leaves."""
+        self.record_reads(caller, [person_id], route, status)
+
+    def record_reads(
+        self, caller: Caller, person_ids: Iterable[str], route: str, status: int
+    ) -> None:
+        """One row per person a response shows, committed together before the response leaves."""
+        at = utc_text(datetime.now(UTC))
+        keys = dict.fromkeys(person_key(person_id) for person_id in person_ids)
         with self.database.transaction() as cursor:
-            cursor.execute(
+            cursor.executemany(
                 f"INSERT INTO access_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    utc_text(datetime.now(UTC)),
-                    person_key(person_id),
-                    caller.sub,
-                    caller.role,
-                    route,
-                    status,
-                ),
+                [(at, key, caller.sub, caller.role, route, status) for key in keys],
             )
 
     def entries(
@@ -113,10 +119,22 @@ class AccessLog:
         return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+def people_shown(request: Request) -> list[str]:
+    """The people a response shows, for a route without a ``{person_id}``: its handler adds
+    each one's person ID (before an access check, so that a refused look is recorded too)."""
+    shown: list[str] = []
+    request.state.people_shown = shown
+    return shown
+
+
+PeopleShown = Annotated[list[str], Depends(people_shown)]
+
+
 class AccessLogMiddleware:
-    """Records each GET of a ``/v1/persons/{person_id}...`` route by a staff caller with its
-    outcome, before the response starts; if the record cannot be written the caller gets a 500
-    instead of the data."""
+    """Records each GET by a staff caller that shows people, with its outcome, before the
+    response starts: the person of a ``/v1/persons/{person_id}...`` route, or those its handler
+    listed in ``PeopleShown``. If the record cannot be written the caller gets a 500 instead of
+    the data."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
@@ -130,13 +148,15 @@ class AccessLogMiddleware:
         def record(status: int) -> None:
             nonlocal recorded
             route = scope.get("route")
+            state = scope.get("state", {})
             person_id = scope.get("path_params", {}).get("person_id")
-            caller = scope.get("state", {}).get("caller")
+            people = [person_id] if isinstance(person_id, str) else state.get("people_shown")
+            caller = state.get("caller")
             recorded = True
-            if route is None or not isinstance(person_id, str) or caller is None:
+            if route is None or not people or caller is None or caller.role not in STAFF:
                 return
-            if caller.role in STAFF:
-                scope["app"].state.service.access_log.record(caller, person_id, route.path, status)
+            log = scope["app"].state.service.access_log
+            log.record_reads(caller, people, route.path, status)
 
         async def send_recorded(message: Message) -> None:
             if message["type"] == "http.response.start" and not recorded:

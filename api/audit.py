@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from api import views
 from api.access import check_access_log, require_role
-from api.access_log import person_key
+from api.access_log import PeopleShown, person_key
 from api.service import ERROR_RESPONSES, CallerDep, ServiceDep
 
 router = APIRouter(tags=["access log"], responses=ERROR_RESPONSES)
@@ -41,6 +41,7 @@ async def read_access_log(
 async def read_whole_access_log(
     who: CallerDep,
     service: ServiceDep,
+    shown: PeopleShown,
     person_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     by: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     since: Since = None,
@@ -48,10 +49,12 @@ async def read_whole_access_log(
     offset: Offset = 0,
 ) -> list[views.AccessRecord]:
     """Auditors: every recorded staff read, newest first, narrowed by person, staff subject and
-    time (``person_id`` is null for an ID that names no registered person)."""
+    time (``person_id`` is null for an ID that names no registered person). Like a person's own
+    log, this is a read of each person it shows, and recorded as such."""
     require_role(who, "auditor")
     entries = service.access_log.entries(person_id, by, since, limit, offset)
     people = service.view.person_ids({entry["person_key"] for entry in entries})
+    shown.extend(people.values())
     return [
         views.AccessRecord(
             person_id=people.get(entry["person_key"]),

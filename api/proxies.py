@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from api import views
 from api.access import NotVisible, check_request, require_role, revoker_role
+from api.access_log import PeopleShown
 from api.persons import pending
 from api.service import ERROR_RESPONSES, ApiError, CallerDep, IdempotencyKey, ServiceDep
 from api.writes import event_id_for
@@ -104,9 +105,13 @@ async def request_proxy(
 
 @router.get("/proxy-requests/{request_id}", response_model=views.ProxyRequest)
 async def read_proxy_request(
-    request_id: RequestId, who: CallerDep, service: ServiceDep
+    request_id: RequestId, who: CallerDep, service: ServiceDep, shown: PeopleShown
 ) -> views.ProxyRequest:
+    """A request, for its requester, its principal or staff (a staff read is recorded in both
+    people's access logs)."""
     grant = service.view.proxy_grant(request_id)
+    if grant is not None:
+        shown.extend((grant["principal_id"], grant["requester_id"]))
     check_request(who, grant)
     assert grant is not None
     return views.proxy_request(grant, service.today())

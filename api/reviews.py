@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from api import views
 from api.access import check_review, require_role
+from api.access_log import PeopleShown
 from api.persons import pending
 from api.service import ERROR_RESPONSES, ApiError, CallerDep, IdempotencyKey, ServiceDep
 from api.writes import event_id_for
@@ -30,11 +31,13 @@ class Decision(BaseModel):
 async def list_reviews(
     who: CallerDep,
     service: ServiceDep,
+    shown: PeopleShown,
     kind: Kind | None = None,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{2}(?:[0-9]{2}){0,2}$")] = None,
 ) -> list[views.ReviewItem]:
     """Open items, oldest first: a caseworker's regions (narrowed by ``region``), or every region
-    for an auditor."""
+    for an auditor. Each person shown (an item's, a proxy request's requester) has the read in
+    their access log."""
     require_role(who, "caseworker", "auditor")
     prefixes: list[str] | None = [region] if region is not None else None
     if who.role == "caseworker":
@@ -45,6 +48,10 @@ async def list_reviews(
             if region is None or region.startswith(p) or p.startswith(region)
         ]
     items = service.view.review_items(prefixes, kind)
+    for item in items:
+        shown.append(item["person_id"])
+        if item["kind"] == "proxy_request":
+            shown.append(item["details"]["requester_id"])
     today = service.today()
     return [views.review_item(item, today) for item in items]
 

@@ -14,9 +14,12 @@ import pytest
 from projections.database import sqlite_path
 from tests.cli import cli
 from tests.service.conftest import (
+    AFTER_DEATH,
     NATIONAL_ID_NAME,
     PROXY,
     SELF,
+    SHARED_A,
+    SHARED_B,
     STRANGER,
     Server,
     build_store,
@@ -33,6 +36,7 @@ CASEWORKER_ELSEWHERE = token("cw-0044", "caseworker", ("44",))
 AUDITOR = token("aud-0001", "auditor")
 STATUS, HISTORY = "/v1/persons/{person_id}", "/v1/persons/{person_id}/history"
 ACCESS_LOG = "/v1/persons/{person_id}/access-log"
+PROXY_REQUEST, REVIEWS = "/v1/proxy-requests/{request_id}", "/v1/reviews"
 
 
 def get(server: Server, who: str, path: str, **params: object) -> list | dict:
@@ -152,6 +156,48 @@ def test_the_log_holds_no_national_id_or_name(world: dict) -> None:
         assert secret.encode() not in stored  # the person is named by their aggregate ID
 
 
+def test_staff_reads_of_a_proxy_request_and_the_review_queue_are_recorded_per_person(
+    server: Server,
+) -> None:
+    with server.client(PROXY_TOKEN) as proxy:  # below the threshold: waits in the queue
+        request_id = proxy_request(proxy, SELF, 0.80, ["view_status"]).json()["request_id"]
+        get(server, PROXY_TOKEN, f"/v1/proxy-requests/{request_id}")  # a citizen: not recorded
+    get(server, SELF_TOKEN, f"/v1/proxy-requests/{request_id}")  # the principal's own: neither
+    assert get(server, AUDITOR, "/v1/access-log") == []
+    get(server, CASEWORKER, f"/v1/proxy-requests/{request_id}")
+    queue = get(server, CASEWORKER, "/v1/reviews")
+    with server.client(CASEWORKER_ELSEWHERE) as caseworker:
+        assert caseworker.get(f"/v1/proxy-requests/{request_id}").status_code == 404
+    listed = {item["person_id"] for item in queue} | {PROXY}  # the request's requester too
+    assert {SELF, SHARED_A, SHARED_B, AFTER_DEATH} <= listed
+
+    for who, person in ((SELF_TOKEN, SELF), (PROXY_TOKEN, PROXY)):
+        own = get(server, who, f"/v1/persons/{person}/access-log")
+        assert [(e["by"], e["route"], e["status"]) for e in own] == [
+            ("***0044", PROXY_REQUEST, 404),
+            ("***0011", REVIEWS, 200),
+            ("***0011", PROXY_REQUEST, 200),
+        ]
+
+    refused = get(server, AUDITOR, "/v1/access-log", limit=2)
+    assert sorted((e["person_id"], e["by"], e["route"], e["status"]) for e in refused) == [
+        (PROXY, "cw-0044", PROXY_REQUEST, 404),
+        (SELF, "cw-0044", PROXY_REQUEST, 404),
+    ]
+    by_caseworker = get(server, AUDITOR, "/v1/access-log", by="cw-0011")
+    read_queue = [e for e in by_caseworker if e["route"] == REVIEWS]
+    assert sorted(e["person_id"] for e in read_queue) == sorted(listed)  # one entry each
+    assert {(e["role"], e["status"]) for e in read_queue} == {("caseworker", 200)}
+    read_request = [(e["person_id"], e["status"]) for e in by_caseworker[len(read_queue) :]]
+    assert sorted(read_request) == [(PROXY, 200), (SELF, 200)]
+
+    shared = get(server, AUDITOR, f"/v1/persons/{SHARED_A}/access-log")
+    assert [(e["by"], e["route"]) for e in shared] == [
+        ("aud-0001", "/v1/access-log"),  # the auditor's look by cw-0011 above showed them too
+        ("cw-0011", REVIEWS),
+    ]
+
+
 def sqlite_rows(store: str) -> list[tuple]:
     with sqlite3.connect(sqlite_path(store)) as connection:
         return connection.execute("SELECT * FROM access_log ORDER BY id").fetchall()
@@ -167,12 +213,17 @@ def test_benefits_rebuild_keeps_the_access_log(server: Server) -> None:
 
 
 def test_a_staff_read_that_cannot_be_recorded_is_refused(server: Server) -> None:
+    with server.client(PROXY_TOKEN) as proxy:
+        request_id = proxy_request(proxy, SELF, 0.80, ["view_status"]).json()["request_id"]
     with sqlite3.connect(sqlite_path(server.store)) as connection:
         connection.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'no'); END"
         )
-    with server.client(CASEWORKER) as caseworker:
-        refused = caseworker.get(f"/v1/persons/{SELF}")
-    assert refused.status_code == 500 and NATIONAL_ID_NAME not in refused.text
-    with server.client(SELF_TOKEN) as own:  # a citizen's own read is not recorded: still served
+    for path in (f"/v1/persons/{SELF}", f"/v1/proxy-requests/{request_id}", "/v1/reviews"):
+        with server.client(CASEWORKER) as caseworker:  # the server closes after a 500
+            refused = caseworker.get(path)
+        assert refused.status_code == 500, path
+        assert NATIONAL_ID_NAME not in refused.text and SELF not in refused.text
+    with server.client(SELF_TOKEN) as own:  # a citizen's own reads are not recorded: still served
         assert own.get(f"/v1/persons/{SELF}").status_code == 200
+        assert own.get(f"/v1/proxy-requests/{request_id}").status_code == 200
