@@ -37,7 +37,7 @@ from streams.contracts import (
     decode,
 )
 from streams.dead_letters import DeadLetter, dead_letter_id
-from streams.ledger import LEDGER_ID, AuditLedger, ChainedMapper, hash_of
+from streams.ledger import HASH_BYTES, LEDGER_ID, AuditLedger, ChainedMapper, hash_of
 from streams.waiting import EXPIRED_REASON, WaitingEvents, waiting_id
 
 
@@ -148,15 +148,7 @@ class LifeEventIntake(Application):
         last = self.recorder.max_notification_id() or 0
         if last <= ledger.sealed_through:
             return None
-        leaves: list[bytes] = []
-        first, start = 0, ledger.sealed_through + 1
-        while start <= last:
-            page = self.recorder.select_notifications(start=start, limit=5000, stop=last)
-            if not page:
-                break
-            first = first or page[0].id
-            leaves.extend(hash_of(n.state) for n in page)
-            start = page[-1].id + 1
+        first, leaves = self._stored_hashes(ledger.sealed_through, last)
         root = merkle.root(leaves).hex()
         ledger.seal(day, first, last, len(leaves), root)
         processing = ProcessingEvent()
@@ -177,6 +169,31 @@ class LifeEventIntake(Application):
             "size": len(leaves),
             "root": root,
         }
+
+    def _stored_hashes(self, after: int, last: int) -> tuple[int, list[bytes]]:
+        """The first log position after ``after`` up to ``last``, and the hashes recorded in the
+        headers of the events from there to ``last``, in log order; read from the header bytes
+        alone (the rest of each row is never fetched)."""
+        recorder: Any = self.recorder
+        table = recorder.events_table_name
+        at = 1 + HASH_BYTES + 1  # SQL counts from 1: the own hash follows the previous hash
+        if isinstance(recorder, PostgresAggregateRecorder):
+            statement = SQL(
+                "SELECT notification_id, substring(state from %s for %s) AS own_hash FROM {}"
+                " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+            ).format(Identifier(*table.split(".")))
+            with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+                cursor.execute(statement, (at, HASH_BYTES, after, last))
+                rows = [(row["notification_id"], row["own_hash"]) for row in cursor.fetchall()]
+        else:
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT rowid, substr(state, ?, ?) FROM {table}"
+                    " WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                    (at, HASH_BYTES, after, last),
+                )
+                rows = [(row[0], row[1]) for row in cursor.fetchall()]
+        return (rows[0][0] if rows else 0), [bytes(h) for _, h in rows]
 
     def mapper_chain(self) -> ChainedMapper:
         mapper = self.mapper

@@ -45,13 +45,20 @@ class StoreFormatError(MapperDeserialisationError):
 
 def event_hash(originator_id: Any, version: int, topic: str, previous: bytes, body: bytes) -> bytes:
     """The hash that chains an event to the one before it in its stream (see the module doc)."""
-    digest = hashlib.sha256(_DOMAIN)
-    digest.update(str(originator_id).encode() + b"\x00")
-    digest.update(version.to_bytes(8, "big", signed=True))
-    digest.update(topic.encode() + b"\x00")
-    digest.update(previous)
-    digest.update(body)
-    return digest.digest()
+    return hashlib.sha256(
+        b"".join(
+            (
+                _DOMAIN,
+                str(originator_id).encode(),
+                b"\x00",
+                version.to_bytes(8, "big", signed=True),
+                topic.encode(),
+                b"\x00",
+                previous,
+                body,
+            )
+        )
+    ).digest()
 
 
 def previous_of(state: bytes) -> bytes:

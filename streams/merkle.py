@@ -33,7 +33,14 @@ def root(leaves: Sequence[bytes]) -> bytes:
     level = [leaf_hash(data) for data in leaves]
     if not level:
         return hashlib.sha256(b"").digest()
-    return _subtree(level, 0, len(level))
+    # Level by level, pairing left to right and carrying an odd last node up unchanged: the
+    # same tree as the RFC's recursive split at the largest power of two below n.
+    while len(level) > 1:
+        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
 
 
 def _subtree(hashes: Sequence[bytes], start: int, end: int) -> bytes:
