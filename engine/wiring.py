@@ -257,14 +257,27 @@ def _checked_intake(env: dict[str, str], key: CipherKey) -> LifeEventIntake:
 
 
 def _check_key(intake: LifeEventIntake, key: CipherKey) -> None:
-    """Open the store's first event with ``key``: a store written under another key, or before
-    encryption, is one line now rather than a failure in the middle of a batch."""
-    first = intake.recorder.select_notifications(start=None, limit=1)
-    if first:
+    """Open the store's first and last events with ``key``: a store written under another key,
+    or before encryption, is one line now rather than a failure in the middle of a batch. One
+    of them changed since it was written is for `benefits audit verify` to name, so either
+    opening will do."""
+    recorder = intake.recorder
+    last = recorder.max_notification_id()
+    if not last:
+        return
+    ends = [*recorder.select_notifications(start=None, limit=1)]
+    ends += recorder.select_notifications(start=last, limit=1)
+    problem: StoreFormatError | None = None
+    for stored in ends:
         try:
-            intake.mapper_chain().open(first[0])
+            intake.mapper_chain().open(stored)
+            return
         except StoreFormatError as exc:
-            raise StoreUnusable(f"the store cannot be read with {key.source}: {exc}") from None
+            problem = problem or exc
+        except TypeError:  # not bytes at all: changed, which verify names
+            continue
+    if problem is not None:
+        raise StoreUnusable(f"the store cannot be read with {key.source}: {problem}")
 
 
 def _close_quietly(intake: LifeEventIntake | None, database: Database | None) -> None:

@@ -171,3 +171,59 @@ def test_the_tree_hashes_are_rfc_6962s() -> None:
     expected = h(b"\x01" + h(b"\x01" + h(b"\x00" + a) + h(b"\x00" + b)) + h(b"\x00" + c))
     assert merkle.root([a, b, c]) == expected
     assert merkle.root([]) == h(b"")
+
+
+def test_a_changed_body_is_one_finding_and_the_next_link_still_checks(year: str) -> None:
+    decision_id, _ = a_decision(year)
+    flip(year, decision_id, HEADER_BYTES + 40)
+    _, found = verify(year)
+    assert len(found["broken"]) == 1, found["broken"]
+
+
+def test_a_row_changed_into_text_or_emptied_is_named_not_a_crash(year: str) -> None:
+    decision_id, entry = a_decision(year)
+    with sqlite3.connect(database(year)) as db:
+        # What sqlite3's own shell makes of a careless edit: the blob becomes text.
+        db.execute(
+            "UPDATE stored_events SET state = substr(state, 1, 100) || 'x' WHERE rowid = ?",
+            (decision_id,),
+        )
+        db.execute("UPDATE stored_events SET state = NULL WHERE rowid = ?", (decision_id + 1,))
+    code, found = verify(year)
+    assert code == 1
+    assert [b["notification_id"] for b in [found["first_broken"]]] == [decision_id]
+    assert found["first_broken"]["day"] == entry["on"]
+
+
+def test_the_first_event_changed_is_named_by_verify_not_blamed_on_the_key(year: str) -> None:
+    flip(year, 1, HEADER_BYTES + 5)
+    code, output = cli("status", "P5-0000003", "--store", year)
+    assert code == 0, output
+    code, found = verify(year)
+    assert code == 1 and found["first_broken"]["notification_id"] == 1
+    assert "cannot be decrypted" in found["first_broken"]["problem"]
+
+
+def test_a_snapshot_moved_onto_another_person_is_named(tmp_path: Path) -> None:
+    from tests.small_store import make_small_store
+
+    store = f"sqlite:///{tmp_path / 'small.db'}"
+    make_small_store(store, tmp_path)
+    assert verify(store)[0] == 0
+    with sqlite3.connect(database(store)) as db:
+        rows = db.execute(
+            "SELECT originator_id, originator_version, state FROM stored_snapshots"
+            " ORDER BY originator_id, originator_version"
+        ).fetchall()
+        (_, _, state), (b, version, _) = rows[0], next(r for r in rows if r[0] != rows[0][0])
+        # No key needed: one person's snapshot bytes written over another's.
+        db.execute(
+            "UPDATE stored_snapshots SET state = ? WHERE originator_id = ? AND"
+            " originator_version = ?",
+            (state, b, version),
+        )
+    code, found = verify(store)
+    assert code == 1
+    assert found["first_broken"]["kind"] == "snapshot"
+    assert found["first_broken"]["position"] == version
+    assert "not what the stream's events make" in found["first_broken"]["problem"]
