@@ -51,8 +51,13 @@ def schema(database: Database) -> tuple[str, ...]:
 
 
 def person_key(person_id: str) -> str:
-    """How the log names a person: their aggregate ID (hex)."""
+    """How the log names a registered person: their aggregate ID (hex)."""
     return person_aggregate_id(person_id).hex
+
+
+# How the log names an ID that is no registered person's (a national ID or a name typed into the
+# URL, say): a keyed hash, which nobody without the key can search back to what was typed.
+UNKNOWN = "t:"
 
 
 def utc_text(moment: datetime) -> str:
@@ -69,8 +74,9 @@ def utc_text(moment: datetime) -> str:
 class AccessLog:
     """The ``access_log`` table in the read models' database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, token: Callable[[str], str]) -> None:
         self.database = database
+        self.token = token  # a keyed hash (engine.keys.keyed_token under the lookup key)
         with database.transaction() as cursor:
             for statement in schema(database):
                 cursor.execute(statement)
@@ -84,8 +90,22 @@ class AccessLog:
     ) -> None:
         """One row per person a response shows, committed together before the response leaves."""
         at = utc_text(datetime.now(UTC))
-        keys = dict.fromkeys(person_key(person_id) for person_id in person_ids)
+        named = {person_key(person_id): person_id for person_id in person_ids}
         with self.database.transaction() as cursor:
+            registered = set()
+            keys = list(named)
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                rows = cursor.execute(
+                    "SELECT aggregate_id FROM person_status WHERE aggregate_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                registered.update(row[0] for row in rows)
+            keys = [
+                key if key in registered else UNKNOWN + self.token(person_id)
+                for key, person_id in named.items()
+            ]
             cursor.executemany(
                 f"INSERT INTO access_log ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [(at, key, caller.sub, caller.role, route, status) for key in keys],
@@ -102,13 +122,18 @@ class AccessLog:
         """Entries newest first, narrowed by person, caller and time."""
         where, params = [], []
         for clause, value in (
-            ("person_key = ?", person_key(person_id) if person_id is not None else None),
+            (
+                "person_key IN (?, ?)",
+                (person_key(person_id), UNKNOWN + self.token(person_id))
+                if person_id is not None
+                else None,
+            ),
             ("caller = ?", by),
             ("at >= ?", utc_text(since) if since is not None else None),
         ):
             if value is not None:
                 where.append(clause)
-                params.append(value)
+                params.extend(value if isinstance(value, tuple) else (value,))
         condition = f" WHERE {' AND '.join(where)}" if where else ""
         with self.database.transaction() as cursor:
             rows = cursor.execute(

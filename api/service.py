@@ -29,6 +29,7 @@ from api.writes import (
     life_event,
 )
 from domain.pensioner import GoldenRecord
+from engine.keys import keyed_token
 from engine.wiring import Engine
 from projections.status import ReadModelView
 
@@ -68,7 +69,10 @@ class Service:
         with self.view.database.transaction() as cursor:
             for statement in WRITES_SCHEMA:
                 cursor.execute(statement)
-        self.access_log = AccessLog(self.view.database)
+        lookup_key = self.engine.key.lookup_key()
+        self.access_log = AccessLog(
+            self.view.database, lambda value: keyed_token(lookup_key, value)
+        )
 
     @property
     def view(self) -> ReadModelView:

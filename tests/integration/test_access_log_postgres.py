@@ -10,11 +10,16 @@ import pytest
 
 from api.access_log import AccessLog
 from api.auth import Caller
+from engine.keys import keyed_token
 from projections.database import Database
 from tests.cli import cli
 from tests.events import person_registered, write_jsonl
 
 pytestmark = pytest.mark.integration
+
+
+def token(value: str) -> str:
+    return keyed_token(b"k" * 32, value)
 
 
 def test_the_access_log_records_filters_and_survives_a_rebuild_on_postgres(
@@ -25,8 +30,8 @@ def test_the_access_log_records_filters_and_survives_a_rebuild_on_postgres(
     assert code == 0, output
     database = Database(database_url)
     try:
-        log = AccessLog(database)
-        AccessLog(database)  # a second service start: the schema is already there
+        log = AccessLog(database, token)
+        AccessLog(database, token)  # a second service start: the schema is already there
         caseworker, auditor = Caller("cw-1", "caseworker", ("11",)), Caller("aud-1", "auditor")
         log.record(caseworker, "P-1", "/v1/persons/{person_id}", 200)
         log.record(caseworker, "P-1", "/v1/persons/{person_id}/history", 200)
@@ -37,6 +42,8 @@ def test_the_access_log_records_filters_and_survives_a_rebuild_on_postgres(
         ]
         assert [e["by"] for e in log.entries(by="aud-1")] == ["aud-1"]
         assert [e["status"] for e in log.entries(limit=1, offset=2)] == [200]
+        # P-2 is no one's ID: it is kept as a keyed hash, still found by what was typed.
+        assert [e["person_key"] for e in log.entries("P-2")] == ["t:" + token("P-2")]
         assert log.entries(since=datetime.now(UTC) + timedelta(minutes=1)) == []
     finally:
         database.close()
@@ -44,6 +51,6 @@ def test_the_access_log_records_filters_and_survives_a_rebuild_on_postgres(
     assert code == 0, output
     database = Database(database_url)
     try:
-        assert len(AccessLog(database).entries()) == 3
+        assert len(AccessLog(database, token).entries()) == 3
     finally:
         database.close()

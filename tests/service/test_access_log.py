@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from api.access_log import person_key
 from projections.database import sqlite_path
 from tests.cli import cli
 from tests.service.conftest import (
@@ -154,6 +155,8 @@ def test_the_log_holds_no_national_id_or_name(world: dict) -> None:
     stored = "".join(str(value) for row in rows for value in row).encode()
     for secret in (national_id, national_id[-8:], NATIONAL_ID_NAME, SELF):
         assert secret.encode() not in stored  # the person is named by their aggregate ID
+    # Nor by anything that can be searched back: not the aggregate ID the typed text would make.
+    assert person_key(national_id).encode() not in stored
 
 
 def test_staff_reads_of_a_proxy_request_and_the_review_queue_are_recorded_per_person(
