@@ -43,7 +43,8 @@ class NotVisible(Exception):
 
 def require_role(caller: Caller, *roles: str) -> None:
     if caller.role not in roles:
-        raise Forbidden(f"a {caller.role} token cannot use this route")
+        article = "an" if caller.role[:1] in "aeiou" else "a"
+        raise Forbidden(f"{article} {caller.role} token cannot use this route")
 
 
 def check_person(caller: Caller, doc: Mapping[str, Any] | None, part: str, today: date) -> None:

@@ -27,6 +27,7 @@ from engine.simulation import SimulationOutcome, simulate
 from engine.wiring import Engine, open_engine
 from projections.status import ReadModelView
 from streams.contracts import EARLIEST_DATE, LATEST_DATE, mask_payload
+from streams.ledger import StoreFormatError
 
 T = TypeVar("T")
 
@@ -50,6 +51,12 @@ class Commands(TyperGroup):
             raise
         except UserError as exc:
             raise fail(exc.message, exc.exit_code) from None
+        except StoreFormatError as exc:
+            raise fail(
+                f"the store holds an event that cannot be read ({exc}); `benefits audit verify`"
+                " names every changed event",
+                1,
+            ) from None
         except TopicError as exc:
             raise fail(
                 "the store holds events this version of the engine does not know (it was"
@@ -1048,6 +1055,8 @@ def audit_proof(
     tools/verify_proof.py, which needs nothing but Python."""
     from engine import audit
 
+    if not 1 <= decision_id < 2**63:
+        raise fail(f"there is no decision {decision_id} in the log", 1)
     engine = open_engine(_store(store), 0, must_exist=True)
     try:
         shown = audit.proof(engine.intake, decision_id)
@@ -1071,13 +1080,23 @@ def audit_seal(
     engine = open_engine(_store(store), must_exist=True, exclusive=True)
     try:
         sealed = engine.intake.seal(when)
+        last_day = None if sealed else engine.intake.last_sealed_day()
     finally:
         engine.close()
     if sealed is None:
-        out.print(f"nothing to seal as {when}: no event since the last seal, or {when} is sealed")
+        if last_day is not None and when <= last_day:
+            raise fail(
+                f"cannot seal as {when}: the seals already reach {last_day}; give a later --day",
+                1,
+            )
+        out.print(f"nothing to seal: no event was recorded since the last seal ({last_day})")
         return
+    size = sealed["size"]
     out.print(
-        f"sealed {sealed['size']:,} events as {sealed['day']}: root {sealed['root']}", markup=False
+        f"sealed {size:,} event{'s' if size != 1 else ''} as {sealed['day']}: root"
+        f" {sealed['root']}",
+        markup=False,
+        soft_wrap=True,
     )
 
 

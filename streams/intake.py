@@ -170,6 +170,14 @@ class LifeEventIntake(Application):
             "root": root,
         }
 
+    def last_sealed_day(self) -> date | None:
+        """The day of the latest seal (None before the first)."""
+        try:
+            ledger: AuditLedger = self.repository.get(LEDGER_ID)
+        except AggregateNotFoundError:
+            return None
+        return ledger.last_day
+
     def _stored_hashes(self, after: int, last: int) -> tuple[int, list[bytes]]:
         """The first log position after ``after`` up to ``last``, and the hashes recorded in the
         headers of the events from there to ``last``, in log order; read from the header bytes

@@ -143,10 +143,20 @@ def test_proof_of_an_unknown_or_unsealed_decision_is_one_line(year: str, tmp_pat
     last = found["events"]
     code, output = cli("audit", "proof", str(last), "--store", year)
     assert code == 1 and "not sealed yet" in output
+    code, output = cli("audit", "seal", "--day", "2026-12-31", "--store", year)
+    assert (code, output.strip()) == (
+        1,
+        "error: cannot seal as 2026-12-31: the seals already reach 2026-12-31; give a later --day",
+    )
     code, output = cli("audit", "seal", "--day", "2027-01-01", "--store", year)
-    assert code == 0 and "sealed 1 events as 2027-01-01" in output
+    assert code == 0 and "sealed 1 event as 2027-01-01: root" in output
     code, output = cli("audit", "proof", str(last), "--store", year)
     assert code == 0 and json.loads(output)["tree_size"] == 1
+    code, output = cli("audit", "seal", "--day", "2027-01-02", "--store", year)
+    assert code == 0
+    assert output.strip() == "sealed 1 event as 2027-01-02: root " + output.split()[-1]
+    code, output = cli("audit", "proof", str(2**70), "--store", year)
+    assert (code, output.strip()) == (1, f"error: there is no decision {2**70} in the log")
 
 
 @pytest.mark.parametrize("size", range(1, 18))
@@ -227,3 +237,11 @@ def test_a_snapshot_moved_onto_another_person_is_named(tmp_path: Path) -> None:
     assert found["first_broken"]["kind"] == "snapshot"
     assert found["first_broken"]["position"] == version
     assert "not what the stream's events make" in found["first_broken"]["problem"]
+
+
+def test_a_command_that_meets_a_changed_event_says_so_in_one_line(year: str) -> None:
+    decision_id, _ = a_decision(year)
+    flip(year, decision_id, HEADER_BYTES + 40)
+    code, output = cli("rebuild", "--store", year)
+    assert code == 1 and len(output.strip().splitlines()) == 1, output
+    assert "cannot be read" in output and "benefits audit verify" in output
