@@ -100,7 +100,8 @@ def store_key(store_url: str, *, create: bool) -> CipherKey:
         raise StoreUnusable(
             f"no cipher key for this store: set {KEY_ENV} or put the store's key file at {path}"
         )
-    write_key_file(path, new_key())
+    if not _create_key_file(path, new_key()):
+        return _read_key_file(path)  # another process made it first: theirs is the key
     print(
         f"created a cipher key for this store at {path} (owner-only); keep it with the store:"
         " without it the store cannot be read",
@@ -161,6 +162,20 @@ def adopt_pending_key(key: CipherKey) -> CipherKey:
         file=sys.stderr,
     )
     return _read_key_file(key.file)
+
+
+def _create_key_file(path: Path, value: str) -> bool:
+    """Make ``path`` hold ``value`` (owner-only) unless it exists: False if another process made
+    it first. Linking a finished file into place is atomic and never replaces one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.new")
+    write_key_file(partial, value)
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
+    return True
 
 
 def _read_key_file(path: Path) -> CipherKey:

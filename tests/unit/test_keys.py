@@ -83,3 +83,21 @@ def test_keygen_prints_a_new_key_each_time() -> None:
     first, second = cli("keygen")[1].strip(), cli("keygen")[1].strip()
     assert first != second
     assert len(base64.b64decode(first, validate=True)) == 32
+
+
+def test_a_key_file_made_by_another_process_first_is_kept_not_replaced(
+    no_key_given: None, tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import keys
+
+    theirs = keys.new_key()
+    made = keys._create_key_file
+
+    def racing(path: Path, value: str) -> bool:  # the other process links its key in first
+        assert made(path, theirs)
+        return made(path, value)
+
+    monkeypatch.setattr(keys, "_create_key_file", racing)
+    key = keys.store_key(store, create=True)
+    assert key.value == theirs == (tmp_path / "store.db.key").read_text().strip()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db.key"]  # nothing left over
