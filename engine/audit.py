@@ -20,10 +20,9 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import resolve_topic
-from psycopg.sql import SQL, Identifier
 
 from streams import merkle
-from streams.intake import LifeEventIntake
+from streams.intake import LifeEventIntake, select_rows
 from streams.ledger import (
     FORMAT,
     GENESIS,
@@ -249,23 +248,13 @@ def _snapshot_rows(intake: LifeEventIntake) -> list[StoredEvent]:
     store: Any = intake.snapshots
     if store is None:
         return []
-    recorder = store.recorder
-    table = recorder.events_table_name
-    if isinstance(recorder, PostgresAggregateRecorder):
-        statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {}"
-            " ORDER BY originator_id, originator_version"
-        ).format(Identifier(*table.split(".")))
-        with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement)
-            rows = [tuple(row.values()) for row in cursor.fetchall()]
-    else:
-        with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(
-                "SELECT originator_id, originator_version, topic, CAST(state AS BLOB)"
-                f" FROM {table} ORDER BY originator_id, originator_version"
-            )
-            rows = [tuple(row) for row in cursor.fetchall()]
+    rows = select_rows(
+        store.recorder,
+        "SELECT originator_id, originator_version, topic, state FROM {table}"
+        " ORDER BY originator_id, originator_version",
+        "SELECT originator_id, originator_version, topic, CAST(state AS BLOB) FROM {table}"
+        " ORDER BY originator_id, originator_version",
+    )
     return [
         StoredEvent(originator_id=UUID(str(oid)), originator_version=v, topic=t, state=state or b"")
         for oid, v, t, state in rows

@@ -7,7 +7,8 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -183,6 +184,23 @@ def _progress(*label: TextColumn, quiet: bool) -> Progress:
         disable=quiet,
         transient=True,
     )
+
+
+@contextmanager
+def _phases(quiet: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """Progress through named phases, one bar each on stderr (the previous one hidden when the
+    next begins); yields the callback ``(phase, done, total)``."""
+    with _progress(TextColumn("[bold]{task.description}"), quiet=quiet) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(description: str, done: int, total: int | None) -> None:
+            if description not in tasks:
+                for task in tasks.values():
+                    progress.update(task, visible=False)
+                tasks[description] = progress.add_task(description, total=total)
+            progress.update(tasks[description], completed=done, total=total)
+
+        yield on_progress
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -449,16 +467,7 @@ def rotate_key(store: StoreOption = None) -> None:
     Stop every other process that uses the store first (see docs/keys.md)."""
     from engine.rotation import rotate
 
-    with _progress(TextColumn("[bold]{task.description}"), quiet=False) as progress:
-        tasks: dict[str, Any] = {}
-
-        def on_progress(description: str, done: int, total: int | None) -> None:
-            if description not in tasks:
-                for task in tasks.values():
-                    progress.update(task, visible=False)
-                tasks[description] = progress.add_task(description, total=total)
-            progress.update(tasks[description], completed=done, total=total)
-
+    with _phases(quiet=False) as on_progress:
         rotated = rotate(_store(store), on_progress)
     out.print(rotated.summary(), markup=False, soft_wrap=True)
 
@@ -741,16 +750,7 @@ def bench_command(
         memory_people,
         skipped,
     )
-    with _progress(TextColumn("[bold]{task.description}"), quiet=json_output) as progress:
-        tasks: dict[str, Any] = {}
-
-        def on_progress(description: str, done: int, total: int | None) -> None:
-            if description not in tasks:
-                for task in tasks.values():
-                    progress.update(task, visible=False)
-                tasks[description] = progress.add_task(description, total=total)
-            progress.update(tasks[description], completed=done, total=total)
-
+    with _phases(quiet=json_output) as on_progress:
         report = bench(sizes, on_progress)
     failed = sorted(part for part, why in report["missing"].items() if why.startswith("failed"))
     if json_output:

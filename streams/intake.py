@@ -182,25 +182,15 @@ class LifeEventIntake(Application):
         """The first log position after ``after`` up to ``last``, and the hashes recorded in the
         headers of the events from there to ``last``, in log order; read from the header bytes
         alone (the rest of each row is never fetched)."""
-        recorder: Any = self.recorder
-        table = recorder.events_table_name
         at = 1 + HASH_BYTES + 1  # SQL counts from 1: the own hash follows the previous hash
-        if isinstance(recorder, PostgresAggregateRecorder):
-            statement = SQL(
-                "SELECT notification_id, substring(state from %s for %s) AS own_hash FROM {}"
-                " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
-            ).format(Identifier(*table.split(".")))
-            with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
-                cursor.execute(statement, (at, HASH_BYTES, after, last))
-                rows = [(row["notification_id"], row["own_hash"]) for row in cursor.fetchall()]
-        else:
-            with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(
-                    f"SELECT rowid, substr(state, ?, ?) FROM {table}"
-                    " WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
-                    (at, HASH_BYTES, after, last),
-                )
-                rows = [(row[0], row[1]) for row in cursor.fetchall()]
+        rows = select_rows(
+            self.recorder,
+            "SELECT notification_id, substring(state from %s for %s) FROM {table}"
+            " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id",
+            "SELECT rowid, substr(state, ?, ?) FROM {table}"
+            " WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (at, HASH_BYTES, after, last),
+        )
         return (rows[0][0] if rows else 0), [bytes(h) for _, h in rows]
 
     def mapper_chain(self) -> ChainedMapper:
@@ -412,6 +402,22 @@ class LifeEventIntake(Application):
             return self.repository.get(person_aggregate_id(person_id))
         except AggregateNotFoundError:
             return None
+
+
+def select_rows(
+    recorder: Any, postgres: str, sqlite: str, params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """Rows of a query on a recorder's own table (``{table}`` in each statement), as tuples:
+    ``postgres`` runs on a PostgreSQL recorder, ``sqlite`` on a SQLite one."""
+    table = recorder.events_table_name
+    if isinstance(recorder, PostgresAggregateRecorder):
+        statement = SQL(postgres).format(table=Identifier(*table.split(".")))
+        with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return [tuple(row.values()) for row in cursor.fetchall()]
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(sqlite.format(table=table), params)
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 class _Batch:
