@@ -174,14 +174,15 @@ def _check_input(path: Path, until: str | None) -> None:
 
 
 def _progress(*label: TextColumn, quiet: bool) -> Progress:
-    """A progress bar on stderr (gone when done; none with ``quiet``, e.g. for --json)."""
+    """A progress bar on stderr (gone when done; none with ``quiet``, e.g. for --json, nor when
+    stderr is not a terminal, where it could not be redrawn and would leave a blank line)."""
     return Progress(
         *label,
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err,
-        disable=quiet,
+        disable=quiet or not err.is_terminal,
         transient=True,
     )
 
