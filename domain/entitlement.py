@@ -76,10 +76,14 @@ class Assessment:
     evidence_alerts: dict[str, dict[str, Any]]  # open alerts: evidence after death, by event ID
 
 
+def _death_date(fact: Fact) -> date:
+    return date.fromisoformat(str(fact.data["death_date"]))
+
+
 class Replay:
-    """The replay in progress. ``apply`` continues it with a fact that sorts after every fact
-    replayed so far and changes nothing global (not a death), which gives exactly what a full
-    replay would (``can_extend``); anything else needs a full replay (``Replay.of``)."""
+    """The replay in progress. ``extend`` continues it with a fact that sorts after every fact
+    replayed so far and changes nothing already replayed, which gives exactly what a full replay
+    would (``can_extend``); anything else needs a full replay (``Replay.of``)."""
 
     @classmethod
     def of(cls, facts: Iterable[Fact], history: History | None = None) -> Replay:
@@ -90,11 +94,20 @@ class Replay:
         return replay
 
     def can_extend(self, fact: Fact) -> bool:
-        return (
-            fact.kind != "death_registered"
-            and self.last_key is not None
-            and fact.sort_key() > self.last_key
-        )
+        if self.last_key is None or not fact.sort_key() > self.last_key:
+            return False
+        if fact.kind != "death_registered":
+            return True
+        # The death date counts for every fact dated after it (evidence after death, a proxy
+        # asked for by the dead), so a full replay starts from it. A first death dated on or
+        # after every fact replayed so far touches none of them: continuing is exact.
+        return self.known_death_date is None and _death_date(fact) >= self.last_key[0]
+
+    def extend(self, fact: Fact) -> None:
+        """Continue with ``fact``, which ``can_extend``."""
+        if fact.kind == "death_registered":
+            self.known_death_date = _death_date(fact)
+        self.apply(fact)
 
     def assessment(self) -> Assessment:
         return Assessment(

@@ -463,7 +463,7 @@ class Pensioner(Aggregate):
         history = self.held_history()
         if replay is not None and replay.can_extend(fact):
             replay.history = history
-            replay.apply(fact)
+            replay.extend(fact)
         else:
             replay = Replay.of(self.facts.values(), history)
             self._replay = replay

@@ -492,6 +492,36 @@ def test_recorded_equals_derived_and_paid_less_recovered_is_what_was_owed(
         assert p.status["arrears_owed"] == {}
 
 
+@settings(max_examples=150, deadline=None)
+@given(scenario=scenarios(), after=st.integers(1, 40), before=st.integers(0, 120))
+def test_a_death_registered_after_every_other_fact_is_decided_as_a_full_replay_would(
+    scenario, after: int, before: int
+) -> None:
+    """A first death registered after every other fact continues the kept replay when it is
+    dated on or after the last of them (no fact is after the death), and replays every fact
+    otherwise: either way what is recorded is what a full replay calls for."""
+    pension, has_account, deliveries = scenario
+    deliveries = [d for d in deliveries if d.kind != "death"]
+    last = max([START, *(d.on for d in deliveries)]) + timedelta(days=1)
+    # The last fact before the death's registration is a sign of life: after the death date
+    # when the death is dated before it, which only a replay from the death date sees.
+    deliveries.append(Delivery("evidence", "evidence:last", last, last))
+    registered = last + timedelta(days=after)
+    died = max(START, registered - timedelta(days=before))
+    note(f"last fact {last}, death on {died} registered {registered}")
+    p = Pensioner.register(
+        "P1", "reg", START, record(pension, birth=date(1950, 1, 7), account=ACCOUNT)
+    )
+    log = p.collect_events()
+    for d in sorted(deliveries, key=lambda d: (d.on, d.event_id)):
+        deliver(p, d, pension)
+    p.register_death("death:last", registered, died)
+    log.extend(p.collect_events())
+    assert p.standing.benefit_status == BenefitStatus.TERMINATED
+    assert p.status == p.derived_status()
+    assert reload(log).derived_status() == p.status
+
+
 def test_the_ideal_standing_does_not_depend_on_arrival_order() -> None:
     """The same facts delivered on time give the same standing as delivered late."""
     on_time = Pensioner.register("P1", "reg", START, record(birth=date(1950, 1, 7)))
