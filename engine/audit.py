@@ -30,8 +30,8 @@ from streams.ledger import (
     LEDGER_ID,
     AuditLedger,
     StoreFormatError,
-    event_hash,
     hash_of,
+    matches_its_hash,
     previous_of,
 )
 
@@ -230,9 +230,7 @@ def verify(intake: LifeEventIntake, progress: Callable[[int], None] | None = Non
             where(n, f"positions {version + 1} to {n.originator_version - 1} are missing")
         elif previous is not None and previous_of(state) != previous:
             where(n, f"its previous hash is not the hash of position {version}")
-        if event_hash(n.originator_id, n.originator_version, n.topic, previous_of(state), body) != (
-            hash_of(state)
-        ):
+        if not matches_its_hash(n, body):
             where(n, "its content does not match its recorded hash")
         heads[n.originator_id] = (n.originator_version, hash_of(state))
     while current is not None:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
@@ -48,9 +47,7 @@ from streams.ledger import (
     HEADER_BYTES,
     ChainedMapper,
     StoreFormatError,
-    event_hash,
-    hash_of,
-    previous_of,
+    matches_its_hash,
 )
 
 PAGE_ROWS = 5_000
@@ -174,9 +171,7 @@ def _reencrypt(
         if pending is not None:
             write_key_file(pending, new_value)
         rows.commit()
-    except StoreFormatError as exc:
-        raise StoreUnusable(f"the key was not rotated (nothing was changed): {exc}") from None
-    except StoreUnusable as exc:
+    except (StoreFormatError, StoreUnusable) as exc:
         raise StoreUnusable(f"the key was not rotated (nothing was changed): {exc}") from None
     except rows.errors as exc:
         raise StoreUnavailable(
@@ -196,15 +191,10 @@ def _reencrypt(
 
 def _check(mapper: ChainedMapper, stored: StoredEvent) -> None:
     """The row opens under the new key, and its body is the one its header's hash was made of."""
-    body = mapper.open(stored)
-    originator_id = UUID(str(stored.originator_id))
-    expected = event_hash(
-        originator_id, stored.originator_version, stored.topic, previous_of(stored.state), body
-    )
-    if expected != hash_of(stored.state):
+    if not matches_its_hash(stored, mapper.open(stored)):
         raise StoreFormatError(
-            f"event {stored.originator_version} of stream {originator_id} does not match the hash"
-            " in its header (run `benefits audit verify`)"
+            f"event {stored.originator_version} of stream {stored.originator_id} does not match"
+            " the hash in its header (run `benefits audit verify`)"
         )
 
 

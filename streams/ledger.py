@@ -27,7 +27,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, CanSnapshotAggregate, event
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic
 
 FORMAT = b"\x01"
 HASH_BYTES = 32
@@ -70,9 +70,15 @@ def hash_of(state: bytes) -> bytes:
     return state[1 + HASH_BYTES : HEADER_BYTES]
 
 
-def is_snapshot_topic(topic: str) -> bool:
-    cls = resolve_topic(topic)
-    return isinstance(cls, type) and issubclass(cls, CanSnapshotAggregate)
+def matches_its_hash(stored: StoredEvent, body: bytes) -> bool:
+    """Whether the hash in a stored event's header is the one its place, kind, previous hash and
+    (decrypted) ``body`` make. The stream's ID may be as a table holds it (text)."""
+    stream = stored.originator_id
+    stream = stream if isinstance(stream, UUID) else UUID(str(stream))
+    expected = event_hash(
+        stream, stored.originator_version, stored.topic, previous_of(stored.state), body
+    )
+    return expected == hash_of(stored.state)
 
 
 class ChainedMapper(Mapper[UUID]):
