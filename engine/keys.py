@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +83,11 @@ def key_path(database: Path) -> Path:
     return database.with_name(database.name + ".key")
 
 
-def store_key(store_url: str, *, create: bool) -> CipherKey:
+def store_key(store_url: str, *, may_create: Callable[[], bool]) -> CipherKey:
     """The key for the store at ``store_url``: ``BENEFITS_CIPHER_KEY`` if set, else the key file
-    beside an embedded store, created (owner-only, announced on stderr) when ``create`` and
-    there is none. A PostgreSQL store without the variable is one line naming it."""
+    beside an embedded store, created (owner-only, announced on stderr) when there is none and
+    ``may_create()`` (asked only then: no store there yet). A PostgreSQL store without the
+    variable is one line naming it."""
     given = os.environ.get(KEY_ENV)
     if given:
         return CipherKey(parse_key(given, KEY_ENV), KEY_ENV)
@@ -96,7 +98,7 @@ def store_key(store_url: str, *, create: bool) -> CipherKey:
         raise StoreUnusable(f"a PostgreSQL store needs its key in {KEY_ENV} ({HINT})")
     if path.exists():
         return _read_key_file(path)
-    if not create:
+    if not may_create():
         raise StoreUnusable(
             f"no cipher key for this store: set {KEY_ENV} or put the store's key file at {path}"
         )

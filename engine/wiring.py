@@ -157,7 +157,7 @@ def _build(
     env = eventsourcing_environment(store_url)
     # Personal data is encrypted at rest: a new embedded store gets a key file of its own.
     if key is None:
-        key = store_key(store_url, create=not _has_events(store_url))
+        key = store_key(store_url, may_create=lambda: not _has_events(store_url))
     env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
     # Aggregates stay in memory between batches. The intake is the only writer of a person
     # (Kafka keys by person), so no fast-forward read per person; on a conflict the intake
@@ -206,20 +206,10 @@ def _build(
 
 
 def _has_events(store_url: str) -> bool:
-    """Whether an event store is already there (so its key must exist, never be made anew)."""
-    env = eventsourcing_environment(store_url)
-    if "SQLITE_DBNAME" in env:
-        path = Path(env["SQLITE_DBNAME"])
-        return path.is_file() and path.stat().st_size > 0 and _sqlite_has_store(path)
-    try:
-        with _connect(store_url) as connection:
-            row = connection.execute(
-                "SELECT to_regclass(%s) IS NOT NULL",
-                (f"{LifeEventIntake.name.lower()}_events",),
-            ).fetchone()
-    except Exception:  # unreachable: opening the store says so
-        return False
-    return bool(row and row[0])
+    """Whether an embedded event store is already there (so its key must exist, never be made
+    anew). Asked only when its key file is missing; a PostgreSQL store's key is never made."""
+    path = Path(eventsourcing_environment(store_url)["SQLITE_DBNAME"])
+    return path.is_file() and path.stat().st_size > 0 and _sqlite_has_store(path)
 
 
 def _open_intake(env: dict[str, str], key: CipherKey) -> tuple[LifeEventIntake, CipherKey]:

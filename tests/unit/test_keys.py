@@ -98,6 +98,6 @@ def test_a_key_file_made_by_another_process_first_is_kept_not_replaced(
         return made(path, value)
 
     monkeypatch.setattr(keys, "_create_key_file", racing)
-    key = keys.store_key(store, create=True)
+    key = keys.store_key(store, may_create=lambda: True)
     assert key.value == theirs == (tmp_path / "store.db.key").read_text().strip()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db.key"]  # nothing left over
