@@ -139,10 +139,7 @@ class LifeEventIntake(Application):
         """Seal the log's events since the last seal as ``day``'s: record the Merkle root over
         their hashes (``AuditLedger.DaySealed``). Nothing when ``day`` is not after the last
         sealed day or no event came since; the next later day's seal takes them."""
-        try:
-            ledger: AuditLedger = self.repository.get(LEDGER_ID)
-        except AggregateNotFoundError:
-            ledger = AuditLedger()
+        ledger = self._ledger()
         if ledger.last_day is not None and day <= ledger.last_day:
             return None
         last = self.recorder.max_notification_id() or 0
@@ -172,11 +169,15 @@ class LifeEventIntake(Application):
 
     def last_sealed_day(self) -> date | None:
         """The day of the latest seal (None before the first)."""
+        return self._ledger().last_day
+
+    def _ledger(self) -> AuditLedger:
+        """The audit ledger, or a new one (not yet stored) before the first seal."""
         try:
             ledger: AuditLedger = self.repository.get(LEDGER_ID)
         except AggregateNotFoundError:
-            return None
-        return ledger.last_day
+            ledger = AuditLedger()
+        return ledger
 
     def _stored_hashes(self, after: int, last: int) -> tuple[int, list[bytes]]:
         """The first log position after ``after`` up to ``last``, and the hashes recorded in the
