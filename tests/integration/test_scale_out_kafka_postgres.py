@@ -272,6 +272,16 @@ def answers(condition: Callable[[], bool]) -> bool:
         return False
 
 
+def assert_as_an_undisturbed_run(engine: Engine, tmp_path: Path, events: list[dict]) -> None:
+    """Every person's outcome in ``engine`` is the undisturbed run's; closes both."""
+    reference = reference_run(tmp_path, events)
+    try:
+        assert_same_outcomes(engine, reference, people_of(events))
+    finally:
+        reference.close()
+        engine.close()
+
+
 def reference_run(tmp_path: Path, events: list[dict]) -> Engine:
     """The same messages through the embedded intake, in one process: what an undisturbed run
     decides."""
@@ -310,12 +320,7 @@ def test_a_postgres_restart_mid_stream_is_retried_and_loses_nothing(
             assert worker.poll() is None, "the worker should have kept running"
         finally:
             stop(worker)
-        reference = reference_run(tmp_path, events)
-        try:
-            assert_same_outcomes(engine, reference, people_of(events))
-        finally:
-            reference.close()
-            engine.close()
+        assert_as_an_undisturbed_run(engine, tmp_path, events)
 
     text = log.read_text(errors="replace")
     retries = [line for line in text.splitlines() if "not applied" in line]
@@ -374,9 +379,4 @@ def test_a_group_offset_past_the_stores_position_is_read_again_from_the_store(
     finally:
         stop(worker)
     assert "reading again from offset 0" in worker_env.log("worker").read_text(errors="replace")
-    reference = reference_run(tmp_path, events)
-    try:
-        assert_same_outcomes(engine, reference, people_of(events))
-    finally:
-        reference.close()
-        engine.close()
+    assert_as_an_undisturbed_run(engine, tmp_path, events)
