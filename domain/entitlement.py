@@ -34,7 +34,13 @@ from domain.facts import (
 from domain.payroll import MonthPoint, Review
 from domain.policy import PolicyVersion, policy_in_force
 from domain.proxies import ProxyGrant, grant_active
-from domain.standing import current_record, death_date_of, transition, transition_key
+from domain.standing import (
+    current_record,
+    death_date_of,
+    registered_death_date,
+    transition,
+    transition_key,
+)
 
 __all__ = [
     "RISK_ORDER",
@@ -76,10 +82,6 @@ class Assessment:
     evidence_alerts: dict[str, dict[str, Any]]  # open alerts: evidence after death, by event ID
 
 
-def _death_date(fact: Fact) -> date:
-    return date.fromisoformat(str(fact.data["death_date"]))
-
-
 class Replay:
     """The replay in progress. ``extend`` continues it with a fact that sorts after every fact
     replayed so far and changes nothing already replayed, which gives exactly what a full replay
@@ -101,12 +103,12 @@ class Replay:
         # The death date counts for every fact dated after it (evidence after death, a proxy
         # asked for by the dead), so a full replay starts from it. A first death dated on or
         # after every fact replayed so far touches none of them: continuing is exact.
-        return self.known_death_date is None and _death_date(fact) >= self.last_key[0]
+        return self.known_death_date is None and registered_death_date(fact) >= self.last_key[0]
 
     def extend(self, fact: Fact) -> None:
         """Continue with ``fact``, which ``can_extend``."""
         if fact.kind == "death_registered":
-            self.known_death_date = _death_date(fact)
+            self.known_death_date = registered_death_date(fact)
         self.apply(fact)
 
     def assessment(self) -> Assessment:

@@ -51,7 +51,7 @@ def death_registered(r: Replay, fact: Fact, policy: PolicyVersion) -> None:
     for grant in r.proxies.values():
         if grant.status in ("granted", "pending"):
             end_grant(r, grant, "ended", fact, "principal_death", "proxy_ended", policy)
-    if fact.on.day == 1 and date.fromisoformat(str(fact.data["death_date"])) == fact.on:
+    if fact.on.day == 1 and registered_death_date(fact) == fact.on:
         # Alive on the first of the month, the person is owed its pension; but the payroll
         # never reaches someone registered dead that morning, so the month is noted here, as
         # the run would have noted it after the death.
@@ -80,7 +80,12 @@ def death_date_of(facts: Iterable[Fact]) -> date | None:
     if not deaths:
         return None
     latest = max(deaths, key=lambda f: (f.on, f.event_id))
-    return date.fromisoformat(latest.data["death_date"])
+    return registered_death_date(latest)
+
+
+def registered_death_date(fact: Fact) -> date:
+    """The date of death a ``death_registered`` fact gives."""
+    return date.fromisoformat(str(fact.data["death_date"]))
 
 
 def current_record(facts: Iterable[Fact]) -> dict[str, Any]:
