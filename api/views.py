@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Caller
 from domain.entitlement import grant_active
+from domain.money import mask_account
 from domain.pensioner import GoldenRecord, mask_name
 
 
@@ -180,7 +181,7 @@ def mask_national_id(last4: str | None) -> str:
 
 
 def mask_subject(subject: str) -> str:
-    return "*" * max(0, len(subject) - 4) + subject[-4:]
+    return mask_account(subject) or ""
 
 
 def access_log_entry(entry: dict[str, Any], caller: Caller) -> AccessLogEntry:

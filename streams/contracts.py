@@ -69,7 +69,7 @@ def _echo(value: Any) -> str:
 
 def _hide_numbers(text: str) -> str:
     """A national ID or an account quoted in a reason, wherever it was sent, keeps its last four."""
-    return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)
+    return _LONG_NUMBER.sub(lambda m: _masked(_KEEP_LAST_4, m.group()), text)
 
 
 def _readable(reason: str) -> str:
@@ -650,7 +650,7 @@ def _mask_json(value: Any, envelope: bool = False) -> tuple[Any, bool]:
         pairs = [_mask_json(item) for item in value]
         return [item for item, _ in pairs], any(hit for _, hit in pairs)
     if isinstance(value, str):  # a message sent as a JSON string inside JSON
-        masked = _hide_numbers(_mask_keyed_text(value))
+        masked = _mask_text(value)
         return masked, masked != value
     if isinstance(value, int | float) and not isinstance(value, bool):
         text = _dump(value)
