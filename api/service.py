@@ -29,7 +29,6 @@ from api.writes import (
     life_event,
 )
 from domain.pensioner import GoldenRecord
-from engine.keys import keyed_token
 from engine.wiring import Engine
 from projections.status import ReadModelView
 
@@ -69,10 +68,8 @@ class Service:
         with self.view.database.transaction() as cursor:
             for statement in WRITES_SCHEMA:
                 cursor.execute(statement)
-        lookup_key = self.engine.key.lookup_key()
-        self.access_log = AccessLog(
-            self.view.database, lambda value: keyed_token(lookup_key, value)
-        )
+        # The keyed hash the read models use, so both name the same text alike.
+        self.access_log = AccessLog(self.view.database, self.engine.projection.token)
 
     @property
     def view(self) -> ReadModelView:
