@@ -92,16 +92,11 @@ class AccessLog:
         at = utc_text(datetime.now(UTC))
         named = {person_key(person_id): person_id for person_id in person_ids}
         with self.database.transaction() as cursor:
-            registered = set()
-            keys = list(named)
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                rows = cursor.execute(
-                    "SELECT aggregate_id FROM person_status WHERE aggregate_id IN"
-                    f" ({', '.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                registered.update(row[0] for row in rows)
+            rows = cursor.select_in(
+                "SELECT aggregate_id FROM person_status WHERE aggregate_id IN ({marks})",
+                list(named),
+            )
+            registered = {row[0] for row in rows}
             keys = [
                 key if key in registered else UNKNOWN + self.token(person_id)
                 for key, person_id in named.items()

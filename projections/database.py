@@ -81,6 +81,15 @@ class Cursor:
         if rows:
             self._cursor.executemany(self._database._sql(statement), [tuple(r) for r in rows])
 
+    def select_in(self, statement: str, values: Sequence[Any], chunk: int = 500) -> list[Any]:
+        """The rows of ``statement`` whose ``{marks}`` (inside ``IN (...)``) takes each of
+        ``values``, asked a chunk at a time so that no statement has too many marks."""
+        rows: list[Any] = []
+        for start in range(0, len(values), chunk):
+            part = values[start : start + chunk]
+            rows += self.execute(statement.format(marks=",".join("?" * len(part))), part).fetchall()
+        return rows
+
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
 

@@ -88,18 +88,16 @@ class KpiView(TrackedTables):
         super().__init__(database, SCHEMA)
 
     def load_people(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
         with self.database.transaction() as cursor:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                rows = cursor.execute(
-                    "SELECT aggregate_id, region, risk, birth_month FROM kpi_people"
-                    f" WHERE aggregate_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                for key, region, risk, birth_month in rows:
-                    found[key] = {"region": region, "risk": risk, "birth_month": birth_month}
-        return found
+            rows = cursor.select_in(
+                "SELECT aggregate_id, region, risk, birth_month FROM kpi_people"
+                " WHERE aggregate_id IN ({marks})",
+                keys,
+            )
+        return {
+            key: {"region": region, "risk": risk, "birth_month": birth_month}
+            for key, region, risk, birth_month in rows
+        }
 
     def save(self, page: _Page, tracking: Tracking | None) -> None:
         with self.database.transaction() as cursor:

@@ -130,18 +130,12 @@ class ReadModelView(TrackedTables):
     # ----- writes
 
     def load_docs(self, aggregate_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = list(aggregate_ids)
-        found: dict[str, dict[str, Any]] = {}
         with self.database.transaction() as cursor:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = cursor.execute(
-                    f"SELECT aggregate_id, doc FROM person_status WHERE aggregate_id IN ({marks})",
-                    chunk,
-                ).fetchall()
-                found.update({row[0]: json.loads(row[1]) for row in rows})
-        return found
+            rows = cursor.select_in(
+                "SELECT aggregate_id, doc FROM person_status WHERE aggregate_id IN ({marks})",
+                list(aggregate_ids),
+            )
+        return {row[0]: json.loads(row[1]) for row in rows}
 
     def save(self, changes: _Changes, tracking: Tracking) -> None:
         docs = changes.docs
@@ -287,19 +281,12 @@ class ReadModelView(TrackedTables):
 
     def person_ids(self, aggregate_ids: Iterable[str]) -> dict[str, str]:
         """Map aggregate IDs (hex) to the people's ``person_id``."""
-        ids = list(aggregate_ids)
-        found: dict[str, str] = {}
         with self.database.transaction() as cursor:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = cursor.execute(
-                    "SELECT aggregate_id, person_id FROM person_status"
-                    f" WHERE aggregate_id IN ({marks})",
-                    chunk,
-                ).fetchall()
-                found.update({row[0]: row[1] for row in rows})
-        return found
+            rows = cursor.select_in(
+                "SELECT aggregate_id, person_id FROM person_status WHERE aggregate_id IN ({marks})",
+                list(aggregate_ids),
+            )
+        return {row[0]: row[1] for row in rows}
 
     def person(self, person_id: str, today: date | None = None) -> dict[str, Any] | None:
         """Everything the read model holds about a person, with the headline, history and the
