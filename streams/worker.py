@@ -91,20 +91,21 @@ def build_app(settings: Settings) -> faust.App:
     async def send(topic_name: str, key: bytes | None, value: bytes) -> Any:
         return await app.producer.send(topic_name, key, value, None, None, None)
 
-    sealed_before: list[date | None] = [None]  # the day whose earlier days are sealed
+    sealed_before: date | None = None  # the day whose earlier days are sealed
 
     async def apply(partitions: dict[int, list[Message]], lags: dict[str, float]) -> BatchOutcome:
         """Apply one batch, partition by partition, bring the read models up to date and
         publish; safe to call again after a failure (what was recorded is skipped)."""
+        nonlocal sealed_before
         batch = BatchOutcome()
         today = datetime.now(UTC).date()
         policy.refresh(strict=False)  # a version added meanwhile applies without a restart
         async with writing:
-            if sealed_before[0] != today:
+            if sealed_before != today:
                 # A new day: yesterday's events go under yesterday's Merkle root (one worker
                 # records it; for the others the seal is already there).
                 await asyncio.to_thread(engine.intake.seal, today - timedelta(days=1))
-                sealed_before[0] = today
+                sealed_before = today
             for partition, messages in sorted(partitions.items()):
                 source = f"kafka:{settings.life_events_topic}:{partition}"
                 done = await asyncio.to_thread(engine.intake.position, source)
