@@ -311,14 +311,16 @@ async def retrying(
             await asyncio.sleep(wait)
 
 
-def is_lost_connection(exc: BaseException) -> bool:
-    """The database could not be reached, or a connection to it broke."""
+def _lost_connection_errors() -> tuple[type[BaseException], ...]:
     import psycopg
     from eventsourcing.persistence import InterfaceError, OperationalError
 
-    return isinstance(
-        exc, psycopg.OperationalError | psycopg.InterfaceError | OperationalError | InterfaceError
-    )
+    return (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """The database could not be reached, or a connection to it broke."""
+    return isinstance(exc, _lost_connection_errors())
 
 
 def is_infrastructure(exc: BaseException) -> bool:
@@ -326,19 +328,18 @@ def is_infrastructure(exc: BaseException) -> bool:
     again as it is."""
     import psycopg
     from aiokafka.errors import KafkaError
-    from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+    from eventsourcing.persistence import IntegrityError
 
     return isinstance(
         exc,
-        psycopg.OperationalError
-        | psycopg.InterfaceError
-        | psycopg.IntegrityError
-        | OperationalError
-        | InterfaceError
-        | IntegrityError
-        | KafkaError
-        | OSError
-        | TimeoutError,
+        (
+            *_lost_connection_errors(),
+            psycopg.IntegrityError,
+            IntegrityError,
+            KafkaError,
+            OSError,
+            TimeoutError,
+        ),
     )
 
 
