@@ -130,6 +130,7 @@ class Replay:
 
     def __init__(self, known_death_date: date | None, history: History) -> None:
         self.last_key: tuple[date, float, str] | None = None
+        self.applied = 0  # facts replayed so far
         self.known_death_date = known_death_date
         self.history = history
         self.record: dict[str, Any] = {}
@@ -189,6 +190,7 @@ class Replay:
     def apply(self, fact: Fact) -> None:
         payroll.note_months_until(self, fact)
         self.last_key = fact.sort_key()
+        self.applied += 1
         policy = self._governing(fact)
         FACT_TYPES[fact.kind].handler(self, fact, policy)
         self._note_transition(fact, policy)

@@ -33,6 +33,7 @@ from domain.facts import FACT_TYPES
 from domain.money import Instruction, MoneyRecord, Settlement
 from domain.payments import settle
 from domain.reconciliation import corrections, standing_of, summarise
+from domain.replay_state import replay_from, state_of
 
 __all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing", "mask_name"]
 
@@ -180,8 +181,9 @@ class Pensioner(Aggregate):
 
     class Snapshot(Snapshot):
         """The recorded state at a version, as plain data, so that loading a person with a long
-        history reads one snapshot and the events after it instead of every event. What the
-        aggregate keeps only to go faster (the replay in progress) is not part of it."""
+        history reads one snapshot and the events after it instead of every event. It also holds
+        the state of a full replay of the facts at that version, which loading continues with
+        the facts after it, so the first fact after a load does not replay them all again."""
 
         @classmethod
         def take(cls, aggregate: Any) -> Pensioner.Snapshot:
@@ -196,6 +198,8 @@ class Pensioner(Aggregate):
                 "as_of": aggregate.as_of,
                 "created_on": aggregate.created_on,
                 "modified_on": aggregate.modified_on,
+                # A full replay's, not the kept one's: the same facts always make the same state.
+                "replay": state_of(Replay.of(aggregate.facts.values(), aggregate.held_history())),
             }
             return cls(
                 originator_id=aggregate.id,
@@ -223,6 +227,10 @@ class Pensioner(Aggregate):
                 status=state["status"],
                 as_of=state["as_of"],
             )
+            if state.get("replay") is not None:  # snapshots taken before it was kept have none
+                replay = replay_from(state["replay"], aggregate.facts, aggregate.held_history())
+                if replay is not None and replay.applied == len(aggregate.facts):
+                    aggregate._replay = replay
             return aggregate
 
     # ----- creation
@@ -457,15 +465,12 @@ class Pensioner(Aggregate):
         return summarise(assessment, settle(assessment, self.money, None, self.as_of))
 
     def _assess_with(self, fact: Fact) -> Assessment:
-        """The assessment after ``fact``: the kept replay continued when that is exact (facts
-        mostly arrive in date order), otherwise a full replay, which is then kept."""
-        replay: Replay | None = getattr(self, "_replay", None)
-        history = self.held_history()
-        if replay is not None and replay.can_extend(fact):
-            replay.history = history
-            replay.extend(fact)
-        else:
-            replay = Replay.of(self.facts.values(), history)
+        """The assessment after ``fact``: the kept replay, which ``_note`` continued with it
+        when that is exact (facts mostly arrive in date order), otherwise a full replay, which
+        is then kept."""
+        replay: Replay | None = self.__dict__.get("_replay")
+        if replay is None or replay.applied != len(self.facts):
+            replay = Replay.of(self.facts.values(), self.held_history())
             self._replay = replay
         return replay.assessment()
 
@@ -504,6 +509,16 @@ class Pensioner(Aggregate):
         self.facts[fact.event_id] = fact
         # Corrections are dated as of the latest fact known: the facts' own "now".
         self.as_of: date = max(fact.on, getattr(self, "as_of", fact.on))
+        # The kept replay goes on with the fact, as a fact is recorded and as it is loaded
+        # after a snapshot, when that gives what a full replay would; otherwise it is dropped
+        # and the next decision replays every fact.
+        replay: Replay | None = self.__dict__.get("_replay")
+        if replay is not None:
+            if replay.applied == len(self.facts) - 1 and replay.can_extend(fact):
+                replay.history = self.held_history()
+                replay.extend(fact)
+            else:
+                self._replay = None
 
     def observe(self, kind: str, event_id: str, occurred_on: date, data: dict[str, Any]) -> None:
         """A life event of type ``kind`` (registered in ``domain.facts``) about this person: record

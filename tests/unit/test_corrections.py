@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from domain.money import first_day, month_of
 from domain.pensioner import BenefitStatus, GoldenRecord, Pensioner, RiskLevel
+from streams.intake import DateAsISO
 
 ACCOUNT = "6222021234567890"
 
@@ -520,6 +522,55 @@ def test_a_death_registered_after_every_other_fact_is_decided_as_a_full_replay_w
     assert p.standing.benefit_status == BenefitStatus.TERMINATED
     assert p.status == p.derived_status()
     assert reload(log).derived_status() == p.status
+
+
+def stored_snapshot(p: Pensioner) -> Pensioner.Snapshot:
+    """A snapshot of ``p`` as the event store reads it back (its state through the JSON)."""
+    taken = Pensioner.Snapshot.take(p)
+    transcoder = JSONTranscoder()
+    for transcoding in (DateAsISO(), DatetimeAsISO(), UUIDAsHex()):
+        transcoder.register(transcoding)
+    return Pensioner.Snapshot(
+        originator_id=taken.originator_id,
+        originator_version=taken.originator_version,
+        timestamp=taken.timestamp,
+        topic=taken.topic,
+        state=transcoder.decode(transcoder.encode(taken.state)),
+    )
+
+
+def recorded(log: list) -> list[dict]:
+    return [{k: v for k, v in vars(e).items() if k != "timestamp"} for e in log]
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario=scenarios(), snapshot_at=st.integers(0, 40), later=st.integers(0, 20))
+def test_a_person_loaded_from_a_snapshot_records_what_one_never_reloaded_records(
+    scenario, snapshot_at: int, later: int
+) -> None:
+    """Loading goes on with the replay the snapshot holds, through the events after it: from
+    then on every decision, instruction and notice is the one a person kept in memory makes."""
+    pension, _, deliveries = scenario
+    p, twin = (
+        Pensioner.register("P1", "reg", START, record(pension, birth=date(1950, 1, 7)))
+        for _ in range(2)
+    )
+    log, twin_log = p.collect_events(), twin.collect_events()
+    snapshot = None
+    for n, d in enumerate(deliveries):
+        if n == snapshot_at:
+            snapshot = stored_snapshot(p)
+        if snapshot is not None and n == snapshot_at + later:
+            p = snapshot.mutate(None)
+            for event in log:
+                if event.originator_version > snapshot.originator_version:
+                    p = event.mutate(p)
+        deliver(p, d, pension)
+        deliver(twin, d, pension)
+        log.extend(p.collect_events())
+        twin_log.extend(twin.collect_events())
+    assert recorded(log) == recorded(twin_log)
+    assert p.status == p.derived_status()
 
 
 def test_the_ideal_standing_does_not_depend_on_arrival_order() -> None:
