@@ -288,8 +288,12 @@ def _snapshot_breaks(intake: LifeEventIntake) -> list[Break]:
             broken(f"the stream has {len(events)} events up to the snapshot's position")
             continue
         made = type(snapshot).take(project_aggregate(None, events))
+        expected = made.state
+        if isinstance(snapshot.state, dict) and "replay" not in snapshot.state:
+            # Taken before snapshots held a replay's state: the rest must still match.
+            expected = {k: v for k, v in expected.items() if k != "replay"}
         encode = mapper.transcoder.encode
-        if encode(made.state) != encode(snapshot.state) or made.topic != snapshot.topic:
+        if encode(expected) != encode(snapshot.state) or made.topic != snapshot.topic:
             broken("the snapshot is not what the stream's events make at its position")
     return breaks
 
