@@ -16,8 +16,10 @@ import asyncio
 import logging
 import time
 import traceback
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -241,8 +243,26 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
+@dataclass(frozen=True)
+class Held:
+    """Which positions of a partition hold a record, as the broker said when asked directly:
+    ``positions``, in order, are all those after ``after`` up to the last of them; the others
+    in between hold none."""
+
+    after: int
+    positions: tuple[int, ...]
+
+    def holds_none(self, gap: Gap) -> bool:
+        """No position inside ``gap`` (between its two ends) holds a record, as far as known."""
+        start, end = gap
+        if start < self.after:
+            return False
+        next_held = bisect_right(self.positions, start)
+        return next_held < len(self.positions) and self.positions[next_held] >= end
+
+
 def applicable(
-    messages: Sequence[Message], done: int, kept_from: int = 0
+    messages: Sequence[Message], done: int, kept_from: int = 0, held: Held | None = None
 ) -> tuple[list[Message], Gap | None]:
     """Of one partition's delivered ``messages``, those to apply now: in offset order, after the
     store's position ``done``, up to the first gap in positions; and that gap (the store's
@@ -250,14 +270,20 @@ def applicable(
     again from its start. Kafka delivers from past the store's position when the consumer
     group's committed offset ran ahead of it (a batch acknowledged but never recorded), and in
     a stale order just after reading again. A gap below ``kept_from``, the first position still
-    on the topic, is passed over: retention removed those messages."""
+    on the topic, is passed over: retention removed those messages. So is a gap in which, by
+    the broker's answer ``held``, no position retention left holds a record: a transactional
+    producer's commit and abort markers take offsets, and compaction removes records. (How a
+    gap looks in the delivered messages never says so: a stale delivery just after reading
+    again can show the same gap twice.)"""
     fresh = sorted({m.position: m for m in messages if m.position > done}.values(), key=_position)
     run: list[Message] = []
     expected = done + 1
     for message in fresh:
         if message.position != expected:
-            if message.position > kept_from:
-                return run, (expected - 1, message.position)
+            gap = (expected - 1, message.position)
+            kept = (max(gap[0], kept_from - 1), gap[1])  # the part retention did not remove
+            if message.position > kept_from and not (held and held.holds_none(kept)):
+                return run, gap
             expected = message.position
         run.append(message)
         expected += 1

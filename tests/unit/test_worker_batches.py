@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 import streams.worker
 from streams.intake import Message
-from streams.worker import applicable, retrying
+from streams.worker import Held, applicable, retrying
 
 
 def delivered(*positions: int) -> list[Message]:
@@ -53,6 +53,40 @@ def test_a_gap_of_messages_retention_removed_is_passed_over() -> None:
 def test_a_gap_of_messages_still_on_the_topic_is_read_again() -> None:
     run, gap = applicable(delivered(8, 9), done=3, kept_from=7)
     assert (run, gap) == ([], (3, 8))
+
+
+def test_gaps_in_which_the_broker_holds_no_record_are_passed_over() -> None:
+    # Offsets 5 and 7 (positions 6 and 8) are a transaction's commit markers.
+    held = Held(after=5, positions=(7, 9, 10))
+    run, gap = applicable(delivered(4, 5, 7, 9, 10), done=3, held=held)
+    assert (positions(run), gap) == ([4, 5, 7, 9, 10], None)
+
+
+def test_a_gap_in_which_the_broker_holds_a_record_is_read_again() -> None:
+    held = Held(after=5, positions=(6, 7, 9))
+    run, gap = applicable(delivered(4, 5, 7, 9), done=3, held=held)
+    assert (positions(run), gap) == ([4, 5], (5, 7))
+
+
+def test_a_gap_past_what_the_broker_was_asked_about_is_read_again() -> None:
+    # The answer ends at position 7: whether position 8 holds a record is unknown.
+    held = Held(after=5, positions=(7,))
+    run, gap = applicable(delivered(4, 5, 7, 9), done=3, held=held)
+    assert (positions(run), gap) == ([4, 5, 7], (7, 9))
+
+
+def test_a_gap_before_what_the_broker_was_asked_about_is_read_again() -> None:
+    held = Held(after=6, positions=(8, 9))
+    run, gap = applicable(delivered(8, 9), done=3, held=held)
+    assert (run, gap) == ([], (3, 8))
+
+
+def test_a_gap_partly_removed_by_retention_and_partly_a_marker_is_passed_over() -> None:
+    # Retention removed offsets 0 to 3; offset 4, the first kept, is a commit marker.
+    held = Held(after=4, positions=(6, 7))
+    assert applicable(delivered(6, 7), done=0, kept_from=5) == ([], (0, 6))
+    run, gap = applicable(delivered(6, 7), done=0, kept_from=5, held=held)
+    assert (positions(run), gap) == ([6, 7], None)
 
 
 def test_a_batch_that_conflicts_again_after_the_intakes_own_retry_is_tried_until_applied(
