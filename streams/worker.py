@@ -4,10 +4,11 @@ Several workers share the topic in one consumer group, each applying the partiti
 it. Per batch and partition, the intake records the new domain events together with the
 partition's offset (tracking name ``kafka:<topic>:<partition>``). That recorded position, never
 Kafka's committed offset, says what has been applied: messages at or below it are skipped, and a
-partition delivered from beyond it is read again from it. Then the read models are brought up to
-date and new decisions and dead letters are published, one worker at a time. A batch that fails
-(the database or the broker unreachable, another worker's write first) is tried again, with
-backoff, until it is applied.
+partition delivered from beyond it is read again from it, unless the broker, asked directly, says
+the offsets skipped hold no record. Then the read models are brought up to date and new
+decisions and dead letters are published, one worker at a time. A batch that fails (the database
+or the broker unreachable, another worker's write first) is tried again, with backoff, until it
+is applied.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import faust
@@ -43,6 +45,9 @@ METADATA_MAX_AGE_MS = 5_000
 # Waits between attempts at a failed batch, doubling from the first up to the last (seconds).
 RETRY_FIRST_SECONDS = 0.5
 RETRY_LONGEST_SECONDS = 30.0
+# How long the broker may take to say which offsets of a gap hold records before the gap is read
+# again instead (seconds).
+PROBE_SECONDS = 10.0
 
 T = TypeVar("T")
 # A gap in a partition's offsets: the store's position and the first position delivered past it.
@@ -81,6 +86,10 @@ def build_app(settings: Settings) -> faust.App:
         lock=engine.publishing_turn,
     )
     engine.followers.append(publisher.tracking_name)
+    # The isolation level of faust's own consumer: read_committed only under its exactly_once
+    # guarantee (faust/transport/drivers/aiokafka.py), so an aborted transaction's records are
+    # delivered and applied like any others.
+    isolation_level = "read_committed" if app.in_transaction else "read_uncommitted"
     totals = BatchOutcome()
     # One writer at a time in this process: the agent's batches and the hourly expiry.
     writing = asyncio.Lock()
@@ -113,16 +122,7 @@ def build_app(settings: Settings) -> faust.App:
                 done = await asyncio.to_thread(engine.intake.position, source)
                 run, gap = applicable(messages, done)
                 if gap is not None:
-                    kept_from = await first_kept(partition)
-                    if gap[1] <= kept_from:
-                        log.error(
-                            "partition %d: offsets %d to %d left the topic before they were"
-                            " applied (retention); continuing after them",
-                            partition,
-                            gap[0],
-                            gap[1] - 2,
-                        )
-                        run, gap = applicable(messages, done, kept_from)
+                    run, gap = await past_empty_gaps(partition, messages, done, gap)
                 if run:
                     started = time.perf_counter()
                     outcome = await asyncio.to_thread(
@@ -136,6 +136,57 @@ def build_app(settings: Settings) -> faust.App:
             await asyncio.to_thread(engine.refresh)
             await publisher.publish_pending(send)
         return batch
+
+    async def past_empty_gaps(
+        partition: int, messages: list[Message], done: int, gap: Gap
+    ) -> tuple[list[Message], Gap | None]:
+        """``applicable``'s answer once the broker has said which offsets hold no record to
+        read: those retention removed before they were applied (an error: they never will be),
+        and those that never held one (the marker each commit or abort of a transactional
+        producer leaves) or no longer do (records compaction removed). Reading again could not
+        fill either kind; any other gap is read again."""
+        kept_from = await first_kept(partition)
+        run, rest = applicable(messages, done, kept_from)
+        if rest is not None:
+            try:
+                held = await held_after(
+                    settings.kafka_bootstrap_servers,
+                    settings.life_events_topic,
+                    partition,
+                    max(rest[0], kept_from - 1),
+                    {m.position for m in messages},
+                    isolation_level,
+                )
+            except Exception as exc:  # unknown: read again, the safe way
+                log.info(
+                    "partition %d: the broker did not say whether offsets %d to %d hold"
+                    " records (%s)",
+                    partition,
+                    rest[0],
+                    rest[1] - 2,
+                    type(exc).__name__,
+                )
+            else:
+                run, rest = applicable(messages, done, kept_from, held)
+        if run and run[-1].position >= gap[1] and gap[0] < kept_from - 1:
+            log.error(
+                "partition %d: offsets %d to %d left the topic before they were"
+                " applied (retention); continuing after them",
+                partition,
+                gap[0],
+                min(gap[1], kept_from) - 2,
+            )
+        ends = [done, *(m.position for m in run)]
+        empty = [(max(a, kept_from - 1), b) for a, b in pairwise(ends)]
+        empty = [(a, b) for a, b in empty if b - a > 1]
+        if empty:
+            log.info(
+                "partition %d: no record to read at offsets %s (transaction markers, aborted or"
+                " compacted records); passed over",
+                partition,
+                _offsets(empty),
+            )
+        return run, rest
 
     async def first_kept(partition: int) -> int:
         """The position of the partition's first message still on the topic."""
@@ -292,6 +343,60 @@ def applicable(
 
 def _position(message: Message) -> int:
     return message.position
+
+
+def _offsets(gaps: list[Gap], most: int = 5) -> str:
+    """The offsets inside ``gaps``, for a log line: "5, 7 to 9", the first ``most`` gaps."""
+    shown = [f"{a}" if b - a == 2 else f"{a} to {b - 2}" for a, b in gaps[:most]]
+    if len(gaps) > most:
+        shown.append(f"and {len(gaps) - most} more gaps up to {gaps[-1][1] - 2}")
+    return ", ".join(shown)
+
+
+async def held_after(
+    servers: str,
+    topic: str,
+    partition: int,
+    position: int,
+    delivered: set[int],
+    isolation_level: str,
+    timeout: float = PROBE_SECONDS,
+) -> Held:
+    """Ask the broker which positions of ``topic``'s ``partition`` after ``position`` hold a
+    record, with a consumer of its own (no group, nothing committed, the worker's
+    ``isolation_level``). It reads up to the last of the ``delivered`` positions, or to a
+    record they lack (no gap past that one is passed over yet), or as far as ``timeout``
+    allows. Raise when it cannot tell: the broker unreachable, nothing read in time, or
+    ``position`` no longer on the topic (this consumer does not skip to the first kept offset,
+    so it never answers for offsets other than those asked about)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=servers,
+        enable_auto_commit=False,
+        auto_offset_reset="none",
+        isolation_level=isolation_level,
+    )
+    positions: list[int] = []
+    try:
+        async with asyncio.timeout(timeout):
+            await consumer.start()
+            consumer.assign([tp])
+            consumer.seek(tp, position)  # positions are offsets + 1: the first offset after it
+            last = max(delivered)
+            while True:
+                records = await consumer.getmany(tp, timeout_ms=1000)
+                read = [r.offset + 1 for r in records.get(tp, [])]
+                positions.extend(read)
+                if read and (read[-1] >= last or not delivered.issuperset(read)):
+                    break
+    except TimeoutError:
+        if not positions:
+            raise
+    finally:
+        await consumer.stop()
+    return Held(position, tuple(positions))
 
 
 async def retrying(

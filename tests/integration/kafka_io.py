@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, RecordsToDelete
 from aiokafka.errors import for_code
 
 
@@ -139,5 +139,67 @@ def commit_offsets(servers: str, group: str, topic: str, offsets: dict[int, int]
             await consumer.commit({TopicPartition(topic, p): o for p, o in offsets.items()})
         finally:
             await consumer.stop()
+
+    asyncio.run(go())
+
+
+def produce_in_steps(
+    servers: str, topic: str, steps: list[tuple[str, list[dict[str, Any]]]]
+) -> list[list[int]]:
+    """Send each step's messages, in order: ``"plain"`` with an ordinary producer, ``"commit"``
+    and ``"abort"`` as one transaction of a transactional producer, committed or aborted (either
+    way a control marker takes the offset after the transaction's last message: the next step
+    waits for it). Return each step's messages' positions (offset + 1)."""
+
+    async def go() -> list[list[int]]:
+        plain = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+        transactional = AIOKafkaProducer(
+            bootstrap_servers=servers, transactional_id=f"{topic}-transactions"
+        )
+        ends = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        for client in (plain, transactional, ends):
+            await client.start()
+        positions: list[list[int]] = []
+        try:
+            for how, messages in steps:
+                producer = plain if how == "plain" else transactional
+                if how != "plain":
+                    await transactional.begin_transaction()
+                positions.append([])
+                last: dict[TopicPartition, int] = {}
+                for message in messages:
+                    sent = await producer.send(
+                        topic, json.dumps(message).encode(), key=message["person_id"].encode()
+                    )
+                    record = await sent
+                    last[TopicPartition(topic, record.partition)] = record.offset
+                    positions[-1].append(record.offset + 1)
+                if how == "commit":
+                    await transactional.commit_transaction()
+                elif how == "abort":
+                    await transactional.abort_transaction()
+                # The coordinator writes the markers after it answered: wait until they are in.
+                while how != "plain" and any(
+                    end <= last[tp] + 1 for tp, end in (await ends.end_offsets(list(last))).items()
+                ):
+                    await asyncio.sleep(0.01)
+        finally:
+            for client in (ends, transactional, plain):
+                await client.stop()
+        return positions
+
+    return asyncio.run(go())
+
+
+def delete_records(servers: str, topic: str, partition: int, before: int) -> None:
+    """Remove the partition's records below offset ``before``, as retention would."""
+
+    async def go() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:
+            await admin.delete_records({TopicPartition(topic, partition): RecordsToDelete(before)})
+        finally:
+            await admin.close()
 
     asyncio.run(go())

@@ -1,0 +1,148 @@
+"""A ``life-events`` topic written partly by a transactional producer, against a real Kafka broker
+and a real PostgreSQL server: every commit or abort leaves a control marker that takes an offset
+but is never delivered, so the worker sees gaps in the offsets that reading again cannot fill. It
+asks the broker which offsets of a gap hold records and passes over those that hold none."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+
+import pytest
+from aiokafka.errors import OffsetOutOfRangeError
+
+from engine.wiring import open_engine
+from streams.worker import held_after
+from tests.events import custody_ended, custody_started, death_registered, person_registered
+from tests.integration.conftest import WorkerEnv, stop, wait_for
+from tests.integration.kafka_io import create_topic, delete_records, produce_in_steps
+from tests.integration.test_worker_kafka_postgres import caught_up
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_broker_says_which_offsets_hold_records_and_never_answers_below_the_first_kept(
+    kafka_bootstrap: str,
+) -> None:
+    topic = f"held-{uuid.uuid4().hex[:8]}"
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    reg = [person_registered(f"H{n}") for n in range(5)]
+    steps = produce_in_steps(
+        kafka_bootstrap,
+        topic,
+        [
+            ("plain", [reg[0]]),
+            ("commit", [reg[1], reg[2]]),
+            ("abort", [reg[3]]),
+            ("plain", [reg[4]]),
+        ],
+    )
+    sent = sorted(p for step in steps for p in step)
+    aborted = steps[2]
+    assert sent[-1] > len(sent), "the markers take offsets of their own"
+
+    def ask(position: int, isolation_level: str) -> tuple[int, ...]:
+        held = asyncio.run(
+            held_after(kafka_bootstrap, topic, 0, position, set(sent), isolation_level)
+        )
+        return held.positions
+
+    assert ask(0, "read_uncommitted") == tuple(sent)
+    assert ask(0, "read_committed") == tuple(p for p in sent if p not in aborted)
+    assert ask(sent[1], "read_uncommitted") == tuple(sent[2:])
+
+    delete_records(kafka_bootstrap, topic, 0, before=sent[2] - 1)
+    with pytest.raises(OffsetOutOfRangeError):
+        ask(sent[1] - 1, "read_uncommitted")
+
+
+def test_the_worker_passes_over_the_offsets_of_transaction_markers(worker_env: WorkerEnv) -> None:
+    topic = worker_env.life_events_topic
+    create_topic(worker_env.kafka, topic, partitions=1)
+    source = f"kafka:{topic}:0"
+    reg = [person_registered(f"X{n}") for n in range(4)]
+    aborted_death = death_registered("X2", "2026-03-05", "2026-03-01")
+    # Markers in the middle of one batch; the last one ends the topic for now.
+    first = [
+        ("plain", [reg[0], reg[1]]),
+        ("commit", [reg[2], custody_started("X1", "2026-02-01")]),
+        ("plain", [reg[3]]),
+        ("abort", [aborted_death]),
+        ("commit", [custody_started("X3", "2026-02-02")]),
+    ]
+    steps = produce_in_steps(worker_env.kafka, topic, first)
+    markers = {s[-1] for (how, _), s in zip(first, steps, strict=True) if how != "plain"}
+    last = max(p for step in steps for p in step)
+
+    worker = worker_env.start_worker("transactions")
+    engine = open_engine(worker_env.database_url)
+    try:
+        wait_for(lambda: caught_up(engine, source, last), what="worker to pass the markers")
+        # A batch that starts past a marker: the store's position is the record before it.
+        then = [
+            ("plain", [death_registered("X0", "2026-03-10", "2026-03-08")]),
+            ("commit", [custody_ended("X3", "2026-03-12")]),
+            ("plain", [person_registered("X4")]),
+        ]
+        steps = produce_in_steps(worker_env.kafka, topic, then)
+        markers |= {s[-1] for (how, _), s in zip(then, steps, strict=True) if how != "plain"}
+        last = max(p for step in steps for p in step)
+        wait_for(lambda: caught_up(engine, source, last), what="worker to apply the rest")
+
+        status = {p: engine.view.status(p) for p in ("X0", "X1", "X2", "X3", "X4")}
+        assert (status["X0"]["benefit_status"], status["X0"]["reason"]) == ("terminated", "death")
+        assert (status["X1"]["benefit_status"], status["X1"]["reason"]) == ("suspended", "custody")
+        x3 = status["X3"]
+        assert (x3["benefit_status"], x3["history"][-1]["decision"]) == ("active", "reinstated")
+        assert status["X4"]["benefit_status"] == "active"
+        # faust's consumer reads uncommitted (read_committed only under its exactly_once
+        # guarantee), so the worker applies an aborted transaction's records as any others.
+        assert (status["X2"]["benefit_status"], status["X2"]["reason"]) == ("terminated", "death")
+        assert status["X2"]["history"][-1]["event_id"] == aborted_death["event_id"]
+        assert engine.view.dead_letters() == []
+    finally:
+        stop(worker)
+        engine.close()
+    # Each marker was passed over as one, with no record to read at its offset.
+    assert passed_over(worker_env.log("transactions").read_text(errors="replace")) == markers
+
+
+def passed_over(log: str) -> set[int]:
+    """The offsets a worker's log says it passed over for holding no record to read."""
+    found: set[int] = set()
+    for listed in re.findall(r"no record to read at offsets ([\d, to]+) \(", log):
+        for offsets in listed.split(", "):
+            first, _, last = offsets.partition(" to ")
+            found.update(range(int(first), int(last or first) + 1))
+    return found
+
+
+def test_retention_up_to_a_marker_is_passed_over_and_reported(worker_env: WorkerEnv) -> None:
+    topic = worker_env.life_events_topic
+    create_topic(worker_env.kafka, topic, partitions=1)
+    steps = produce_in_steps(
+        worker_env.kafka,
+        topic,
+        [
+            ("plain", [person_registered("R0"), person_registered("R1")]),
+            ("commit", [person_registered("R2")]),
+            ("plain", [person_registered("R3")]),
+        ],
+    )
+    marker = steps[1][-1]  # the offset after the transaction's last message
+    assert steps[2] == [marker + 2]
+    # Before any worker ran, retention removed everything up to the marker, which is kept.
+    delete_records(worker_env.kafka, topic, 0, before=marker)
+
+    worker = worker_env.start_worker("retention")
+    engine = open_engine(worker_env.database_url)
+    try:
+        wait_for(lambda: caught_up(engine, f"kafka:{topic}:0", marker + 2), what="worker")
+        assert [engine.view.status(f"R{n}") is None for n in range(4)] == [True] * 3 + [False]
+    finally:
+        stop(worker)
+        engine.close()
+    said = worker_env.log("retention").read_text(errors="replace")
+    assert f"offsets 0 to {marker - 1} left the topic before they were applied" in said
+    assert passed_over(said) == {marker}
