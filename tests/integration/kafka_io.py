@@ -178,17 +178,71 @@ def produce_in_steps(
                     await transactional.commit_transaction()
                 elif how == "abort":
                     await transactional.abort_transaction()
-                # The coordinator writes the markers after it answered: wait until they are in.
-                while how != "plain" and any(
-                    end <= last[tp] + 1 for tp, end in (await ends.end_offsets(list(last))).items()
-                ):
-                    await asyncio.sleep(0.01)
+                if how != "plain":
+                    await _until_marked(ends, last)
         finally:
             for client in (ends, transactional, plain):
                 await client.stop()
         return positions
 
     return asyncio.run(go())
+
+
+async def _until_marked(ends: AIOKafkaConsumer, last: dict[TopicPartition, int]) -> None:
+    """Wait until the marker after each partition's ``last`` offset is in: the coordinator writes
+    the markers of a commit or an abort after it answered."""
+    while any(end <= last[tp] + 1 for tp, end in (await ends.end_offsets(list(last))).items()):
+        await asyncio.sleep(0.01)
+
+
+class OpenTransaction:
+    """A transaction of a producer of its own, its messages sent to ``topic`` and the transaction
+    left open until ``end``: meanwhile its messages take offsets, and a consumer that reads
+    committed reads nothing of their partition from the first of them on."""
+
+    def __init__(self, servers: str, topic: str, messages: list[dict[str, Any]]) -> None:
+        self._servers = servers
+        self._loop = asyncio.new_event_loop()
+        self._last: dict[TopicPartition, int] = {}
+        self.positions: list[int] = []  # its messages' positions (offset + 1)
+
+        async def begin() -> AIOKafkaProducer:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=servers, transactional_id=f"{topic}-open-transaction"
+            )
+            await producer.start()
+            await producer.begin_transaction()
+            for message in messages:
+                sent = await producer.send(
+                    topic, json.dumps(message).encode(), key=message["person_id"].encode()
+                )
+                record = await sent
+                self._last[TopicPartition(topic, record.partition)] = record.offset
+                self.positions.append(record.offset + 1)
+            return producer
+
+        self._producer = self._loop.run_until_complete(begin())
+
+    def end(self, commit: bool) -> None:
+        """Commit or abort the transaction, and wait until its markers are in."""
+
+        async def end() -> None:
+            ends = AIOKafkaConsumer(bootstrap_servers=self._servers, enable_auto_commit=False)
+            await ends.start()
+            try:
+                if commit:
+                    await self._producer.commit_transaction()
+                else:
+                    await self._producer.abort_transaction()
+                await _until_marked(ends, self._last)
+            finally:
+                await ends.stop()
+                await self._producer.stop()
+
+        try:
+            self._loop.run_until_complete(end())
+        finally:
+            self._loop.close()
 
 
 def delete_records(servers: str, topic: str, partition: int, before: int) -> None:
