@@ -1,4 +1,5 @@
-"""Kafka mode: a faust-streaming worker that consumes ``life-events`` in batches.
+"""Kafka mode: a faust-streaming worker that consumes ``life-events`` in batches, reading only
+what producers committed.
 
 Several workers share the topic in one consumer group, each applying the partitions Kafka assigns
 it. Per batch and partition, the intake records the new domain events together with the
@@ -26,7 +27,9 @@ from functools import partial
 from itertools import pairwise
 from typing import Any, TypeVar
 
+import aiokafka
 import faust
+from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
 
 import policy
@@ -48,6 +51,10 @@ RETRY_LONGEST_SECONDS = 30.0
 # How long the broker may take to say which offsets of a gap hold records before the gap is read
 # again instead (seconds).
 PROBE_SECONDS = 10.0
+# How the worker's consumer and its probe of the broker (``held_after``) read transactions: only
+# once committed, never those aborted (an agency that aborted one did not mean its events). A
+# transaction still open holds back the later messages of its partition until it ends.
+ISOLATION_LEVEL = "read_committed"
 
 T = TypeVar("T")
 # A gap in a partition's offsets: the store's position and the first position delivered past it.
@@ -73,6 +80,9 @@ def build_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=2.0,
         stream_wait_empty=False,
     )
+    # Set before the agent below makes faust create its default transport: faust creates the
+    # consumer from the app's transport at start-up.
+    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
     topic = app.topic(settings.life_events_topic, key_type=bytes, value_type=bytes)
     engine = open_engine(settings.database_url, aggregate_cache=settings.aggregate_cache)
     publisher = Publisher(
@@ -86,10 +96,6 @@ def build_app(settings: Settings) -> faust.App:
         lock=engine.publishing_turn,
     )
     engine.followers.append(publisher.tracking_name)
-    # The isolation level of faust's own consumer: read_committed only under its exactly_once
-    # guarantee (faust/transport/drivers/aiokafka.py), so an aborted transaction's records are
-    # delivered and applied like any others.
-    isolation_level = "read_committed" if app.in_transaction else "read_uncommitted"
     totals = BatchOutcome()
     # One writer at a time in this process: the agent's batches and the hourly expiry.
     writing = asyncio.Lock()
@@ -142,9 +148,10 @@ def build_app(settings: Settings) -> faust.App:
     ) -> tuple[list[Message], Gap | None]:
         """``applicable``'s answer once the broker has said which offsets hold no record to
         read: those retention removed before they were applied (an error: they never will be),
-        and those that never held one (the marker each commit or abort of a transactional
-        producer leaves) or no longer do (records compaction removed). Reading again could not
-        fill either kind; any other gap is read again."""
+        those that never held one (the marker each commit or abort of a transactional producer
+        leaves), those whose record is never read (an aborted transaction's) and those that no
+        longer hold one (records compaction removed). Reading again could not fill any of them;
+        any other gap is read again."""
         kept_from = await first_kept(partition)
         run, rest = applicable(messages, done, kept_from)
         if rest is not None:
@@ -155,7 +162,6 @@ def build_app(settings: Settings) -> faust.App:
                     partition,
                     max(rest[0], kept_from - 1),
                     {m.position for m in messages},
-                    isolation_level,
                 )
             except Exception as exc:  # unknown: read again, the safe way
                 log.info(
@@ -294,6 +300,47 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
+class ReadCommittedConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+    """faust's aiokafka consumer thread, whose group consumer reads ``ISOLATION_LEVEL``.
+
+    faust reads committed only under its exactly_once guarantee, which would also make its
+    producer transactional and commit the consumer's offsets through it; the worker wants
+    neither (the store's positions, not Kafka's offsets, say what is applied). faust has no
+    setting for the isolation level alone, and builds aiokafka's consumer in one long method
+    from a dozen of its settings. Rather than copy that method, this lets faust build the
+    consumer and changes its isolation level before faust starts it: aiokafka keeps the
+    constructor's ``isolation_level`` as it is and reads it only in ``start()``, to make its
+    fetcher. If a later aiokafka keeps it elsewhere, the worker stops at start-up rather than
+    read uncommitted. (The integration test of aborted transactions checks the outcome.)"""
+
+    def _create_worker_consumer(
+        self, transport: faust_kafka.Transport
+    ) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        if getattr(consumer, "_isolation_level", None) not in ("read_uncommitted", ISOLATION_LEVEL):
+            raise RuntimeError(
+                f"aiokafka {aiokafka.__version__}: cannot set the consumer's isolation level"
+            )
+        consumer._isolation_level = ISOLATION_LEVEL
+        return consumer
+
+
+class ReadCommittedConsumer(faust_kafka.Consumer):
+    """faust's aiokafka consumer, reading through a ``ReadCommittedConsumerThread``."""
+
+    def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
+        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class ReadCommittedTransport(faust_kafka.Transport):
+    """faust's aiokafka transport (``kafka://``), whose consumer is a ``ReadCommittedConsumer``;
+    the producer is faust's own, from a transport of its own (``app.producer_transport``).
+    Given to the app as its transport (a public setter) when it is built, it is the one the
+    consumer comes from, whenever faust creates it."""
+
+    Consumer = ReadCommittedConsumer
+
+
 @dataclass(frozen=True)
 class Held:
     """Which positions of a partition hold a record, as the broker said when asked directly:
@@ -322,10 +369,11 @@ def applicable(
     group's committed offset ran ahead of it (a batch acknowledged but never recorded), and in
     a stale order just after reading again. A gap below ``kept_from``, the first position still
     on the topic, is passed over: retention removed those messages. So is a gap in which, by
-    the broker's answer ``held``, no position retention left holds a record: a transactional
-    producer's commit and abort markers take offsets, and compaction removes records. (How a
-    gap looks in the delivered messages never says so: a stale delivery just after reading
-    again can show the same gap twice.)"""
+    the broker's answer ``held``, no position retention left holds a record to read: a
+    transactional producer's commit and abort markers take offsets, an aborted transaction's
+    records are never read, and compaction removes records. (How a gap looks in the delivered
+    messages never says so: a stale delivery just after reading again can show the same gap
+    twice.)"""
     fresh = sorted({m.position: m for m in messages if m.position > done}.values(), key=_position)
     run: list[Message] = []
     expected = done + 1
@@ -359,16 +407,15 @@ async def held_after(
     partition: int,
     position: int,
     delivered: set[int],
-    isolation_level: str,
     timeout: float = PROBE_SECONDS,
 ) -> Held:
     """Ask the broker which positions of ``topic``'s ``partition`` after ``position`` hold a
-    record, with a consumer of its own (no group, nothing committed, the worker's
-    ``isolation_level``). It reads up to the last of the ``delivered`` positions, or to a
-    record they lack (no gap past that one is passed over yet), or as far as ``timeout``
-    allows. Raise when it cannot tell: the broker unreachable, nothing read in time, or
-    ``position`` no longer on the topic (this consumer does not skip to the first kept offset,
-    so it never answers for offsets other than those asked about)."""
+    record to read, with a consumer of its own (no group, nothing committed) that reads
+    transactions as the worker's does (``ISOLATION_LEVEL``). It reads up to the last of the
+    ``delivered`` positions, or to a record they lack (no gap past that one is passed over
+    yet), or as far as ``timeout`` allows. Raise when it cannot tell: the broker unreachable,
+    nothing read in time, or ``position`` no longer on the topic (this consumer does not skip
+    to the first kept offset, so it never answers for offsets other than those asked about)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     tp = TopicPartition(topic, partition)
@@ -376,7 +423,7 @@ async def held_after(
         bootstrap_servers=servers,
         enable_auto_commit=False,
         auto_offset_reset="none",
-        isolation_level=isolation_level,
+        isolation_level=ISOLATION_LEVEL,
     )
     positions: list[int] = []
     try:
