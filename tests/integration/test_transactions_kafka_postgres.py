@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 
 import pytest
 from aiokafka.errors import OffsetOutOfRangeError
+from aiokafka.partitioner import DefaultPartitioner
 
 from engine.wiring import open_engine
 from streams.worker import held_after
@@ -132,12 +132,23 @@ def test_the_worker_never_applies_an_aborted_transaction_and_passes_over_its_off
     assert passed_over(said) == markers | aborted
 
 
+def partition_of(person_id: str, partitions: int) -> int:
+    """The partition the producers' default partitioner sends a person's messages to."""
+    every = list(range(partitions))
+    return DefaultPartitioner()(person_id.encode(), every, every)
+
+
 def test_an_open_transaction_holds_back_the_later_messages_of_its_partition(
     worker_env: WorkerEnv,
 ) -> None:
     topic = worker_env.life_events_topic
-    create_topic(worker_env.kafka, topic, partitions=1)
-    source = f"kafka:{topic}:0"
+    create_topic(worker_env.kafka, topic, partitions=2)
+    held = partition_of("O0", 2)
+    assert {partition_of(p, 2) for p in ("O1", "O2")} == {held}
+    # A person on the other partition: once its message is applied, the worker has read past
+    # the point the held partition's messages were sent at.
+    other = next(f"B{n}" for n in range(100) if partition_of(f"B{n}", 2) != held)
+    source, other_source = f"kafka:{topic}:{held}", f"kafka:{topic}:{1 - held}"
     before = produce_in_steps(
         worker_env.kafka, topic, [("plain", [person_registered("O0"), person_registered("O1")])]
     )[0]
@@ -156,7 +167,13 @@ def test_an_open_transaction_holds_back_the_later_messages_of_its_partition(
                 [("plain", [person_registered("O2"), custody_started("O1", "2026-03-11")])],
             )[0]
             assert after[0] > transaction.positions[-1]
-            time.sleep(5)  # ample time to apply them, were they read
+            barrier = produce_in_steps(
+                worker_env.kafka, topic, [("plain", [person_registered(other)])]
+            )
+            wait_for(
+                lambda: caught_up(engine, other_source, barrier[0][-1]),
+                what="worker to apply the other partition's message",
+            )
             assert engine.intake.position(source) == before[-1]
             assert engine.view.status("O2") is None
         finally:
