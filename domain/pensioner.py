@@ -33,7 +33,7 @@ from domain.facts import FACT_TYPES
 from domain.money import Instruction, MoneyRecord, Settlement
 from domain.payments import settle
 from domain.reconciliation import corrections, standing_of, summarise
-from domain.replay_state import replay_from, state_of
+from domain.replay_state import replay_from, stamp, state_of
 
 __all__ = ["BenefitStatus", "GoldenRecord", "Pensioner", "RiskLevel", "Standing", "mask_name"]
 
@@ -200,6 +200,7 @@ class Pensioner(Aggregate):
                 "modified_on": aggregate.modified_on,
                 # A full replay's, not the kept one's: the same facts always make the same state.
                 "replay": state_of(Replay.of(aggregate.facts.values(), aggregate.held_history())),
+                "replay_stamp": stamp(),
             }
             return cls(
                 originator_id=aggregate.id,
@@ -227,10 +228,11 @@ class Pensioner(Aggregate):
                 status=state["status"],
                 as_of=state["as_of"],
             )
-            if state.get("replay") is not None:  # snapshots taken before it was kept have none
+            # Snapshots taken before it was kept have none; one taken under other rules is not used.
+            if state.get("replay") is not None and state.get("replay_stamp") == stamp():
                 replay = replay_from(state["replay"], aggregate.facts, aggregate.held_history())
                 if replay is not None and replay.applied == len(aggregate.facts):
-                    aggregate._replay = replay
+                    aggregate._keep(replay)
             return aggregate
 
     # ----- creation
@@ -468,11 +470,23 @@ class Pensioner(Aggregate):
         """The assessment after ``fact``: the kept replay, which ``_note`` continued with it
         when that is exact (facts mostly arrive in date order), otherwise a full replay, which
         is then kept."""
-        replay: Replay | None = self.__dict__.get("_replay")
+        replay = self._kept()
         if replay is None or replay.applied != len(self.facts):
             replay = Replay.of(self.facts.values(), self.held_history())
-            self._replay = replay
+            self._keep(replay)
         return replay.assessment()
+
+    def _keep(self, replay: Replay | None) -> None:
+        self._replay = replay
+        self._replay_stamp = stamp() if replay is not None else None
+
+    def _kept(self) -> Replay | None:
+        """The replay kept, unless it was made under other rules (a policy change installed
+        since, which can reach back to facts already replayed)."""
+        replay: Replay | None = self.__dict__.get("_replay")
+        if replay is not None and self.__dict__.get("_replay_stamp") != stamp():
+            return None
+        return replay
 
     def _settle(self, assessment: Assessment, fact: Fact) -> Settlement:
         """How money settles after ``fact``. A fact that is neither a payment run nor a review,
@@ -512,13 +526,12 @@ class Pensioner(Aggregate):
         # The kept replay goes on with the fact, as a fact is recorded and as it is loaded
         # after a snapshot, when that gives what a full replay would; otherwise it is dropped
         # and the next decision replays every fact.
-        replay: Replay | None = self.__dict__.get("_replay")
-        if replay is not None:
-            if replay.applied == len(self.facts) - 1 and replay.can_extend(fact):
-                replay.history = self.held_history()
-                replay.extend(fact)
-            else:
-                self._replay = None
+        replay = self._kept()
+        if replay is not None and replay.applied == len(self.facts) - 1 and replay.can_extend(fact):
+            replay.history = self.held_history()
+            replay.extend(fact)
+        elif "_replay" in self.__dict__:
+            self._keep(None)
 
     def observe(self, kind: str, event_id: str, occurred_on: date, data: dict[str, Any]) -> None:
         """A life event of type ``kind`` (registered in ``domain.facts``) about this person: record

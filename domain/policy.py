@@ -9,10 +9,12 @@ first day, otherwise the fact's date.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 
@@ -108,6 +110,13 @@ class PolicyBook:
     parameters: Mapping[str, Parameter]
     versions: tuple[PolicyVersion, ...]  # by effective date
     labels: Mapping[date, str] = field(default_factory=dict)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The same for the same parameter values, dates and labels: what a replay under this
+        book is stamped with."""
+        described = repr((self.versions, sorted(self.labels.items())))
+        return hashlib.sha256(described.encode()).hexdigest()
 
     def in_force(self, on: date) -> PolicyVersion:
         found = self.versions[0]

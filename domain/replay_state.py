@@ -15,12 +15,14 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from domain.certification import Cycle, History
 from domain.entitlement import Replay
 from domain.facts import BenefitStatus, Decision, Fact, Notice, RiskLevel, Standing
 from domain.payroll import MonthPoint, Review
+from domain.policy import installed
 from domain.proxies import ProxyGrant
 
 # Every class a replay's attributes hold, by name. A replay holding anything else is not
@@ -30,10 +32,19 @@ _CLASSES: dict[str, type] = {
 }
 _ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (BenefitStatus, RiskLevel)}
 _NOT_WRITTEN = frozenset({"history"})  # what really happened: the aggregate's own money
+# Raised when what a replay of the same facts yields changes in a way the attribute names do
+# not show (a rule's reasons or details): a state stamped otherwise is not used, or checked.
+STATE_VERSION = 1
 
 
 class _Unwritable(Exception):
     pass
+
+
+def stamp() -> str:
+    """What a replay's state is valid for: this module's ``STATE_VERSION`` and the policy book
+    installed now (a deployment's change can reach back to facts already replayed)."""
+    return f"{STATE_VERSION}:{installed().fingerprint}"
 
 
 def state_of(replay: Replay) -> list[Any] | None:
@@ -57,9 +68,16 @@ def replay_from(state: Any, facts: Mapping[str, Fact], history: History) -> Repl
         attributes = {name: _object(value, memo, facts) for name, value in state}
     except (_Unwritable, KeyError, IndexError, TypeError, ValueError):
         return None
+    if attributes.keys() != _replay_attributes():
+        return None  # written by a version whose replay kept other things
     replay = object.__new__(Replay)
     replay.__dict__.update(attributes, history=history)
     return replay
+
+
+@lru_cache(maxsize=1)
+def _replay_attributes() -> frozenset[str]:
+    return frozenset(vars(Replay(None, History()))) - _NOT_WRITTEN
 
 
 def _plain(value: Any, memo: dict[int, int]) -> Any:

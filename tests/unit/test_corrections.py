@@ -562,6 +562,8 @@ def test_a_person_loaded_from_a_snapshot_records_what_one_never_reloaded_records
             snapshot = stored_snapshot(p)
         if snapshot is not None and n == snapshot_at + later:
             p = snapshot.mutate(None)
+            # Loading continues the replay the snapshot holds (it holds one of every person).
+            assert p.__dict__.get("_replay") is not None
             for event in log:
                 if event.originator_version > snapshot.originator_version:
                     p = event.mutate(p)

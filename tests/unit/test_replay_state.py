@@ -4,17 +4,27 @@ replay: every attribute equal, shared objects shared again, and it goes on as th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 
 from domain.certification import History
 from domain.entitlement import Replay
-from domain.facts import Fact
+from domain.facts import FACT_TYPES, Fact
 from domain.pensioner import GoldenRecord, Pensioner
+from domain.policy import PolicyBook, install, installed
 from domain.replay_state import replay_from, state_of
 from streams.intake import DateAsISO
 
+ELIGIBILITY = {
+    "scheme": "enterprise_employee",
+    "contribution_months": 360,
+    "indexed_wage_cents": 600_000,
+    "regional_average_wage_cents": 800_000,
+    "personal_account_cents": 12_345_600,
+    "retirement_age": 60,
+}
 RECORD = GoldenRecord(
     national_id="110101195003070136",
     name="刘洋",
@@ -31,7 +41,9 @@ def a_full_life() -> Pensioner:
     """A person whose replay holds something of every kind: cycles (one held, one certified),
     custody, month points, a review, proxies (granted, pending, refused) and evidence after
     death."""
-    p = Pensioner.register("P1", "reg", date(2025, 1, 1), RECORD)
+    p = Pensioner.register("P1", "reg", date(2025, 1, 1), replace(RECORD, monthly_pension_cents=0))
+    p.establish_eligibility("eligible", date(2025, 1, 1), **ELIGIBILITY)
+    p.change_bank_account("account", date(2025, 1, 2), "6222029999999999", "110101")
     p.observe_life_evidence("ev-1", date(2025, 2, 20), "transit_tap")
     for month in range(1, 13):
         p.run_payment(f"pay-{month}", date(2025, month, 1), f"2025-{month:02d}", 1)
@@ -54,9 +66,13 @@ def a_full_life() -> Pensioner:
             scopes=["status"],
             valid_until=date(2027, 8, 1),
         )
+    p.review_proxy_request("proxy-review", date(2026, 8, 3), "proxy-1", True, "seen", "staff-1")
+    p.revoke_proxy("proxy-revoked", date(2026, 8, 4), "proxy-1", "P1", "principal")
     p.verify_liveness("live-1", date(2026, 8, 5), "app")
+    p.observe("life_certificate_submitted", "cert-1", date(2026, 8, 6), {"issuing_office": "X"})
     p.register_death("death", date(2026, 9, 10), date(2026, 9, 1))
     p.observe_life_evidence("ev-late", date(2026, 9, 5), "hospital_visit")
+    p.review_evidence("ev-late-review", date(2026, 9, 12), "ev-late", True, "death stands", "s-1")
     return p
 
 
@@ -74,9 +90,10 @@ def attributes(replay: Replay) -> dict:
 
 def test_a_replay_of_every_kind_of_fact_reads_back_as_the_same_replay() -> None:
     p = a_full_life()
+    assert {f.kind for f in p.facts.values()} == set(FACT_TYPES)
     original = Replay.of(p.facts.values(), p.held_history())
     assert original.cycles and original.custody == {} and original.reviews
-    assert {g.status for g in original.proxies.values()} == {"ended"}
+    assert {g.status for g in original.proxies.values()} == {"ended", "revoked"}
     assert original.evidence_alerts and original.months and original.checks
 
     restored = read_back(original, p.facts)
@@ -118,3 +135,55 @@ def test_a_state_naming_a_fact_that_is_not_there_is_not_used() -> None:
     state = state_of(Replay.of(p.facts.values(), p.held_history()))
     facts = {k: v for k, v in p.facts.items() if k != "ev-1"}
     assert replay_from(state, facts, History()) is None
+
+
+def test_a_state_written_with_other_attributes_is_not_used() -> None:
+    p = a_full_life()
+    state = state_of(Replay.of(p.facts.values(), p.held_history()))
+    assert state is not None
+    older = [[name, value] for name, value in state if name != "points_from"]
+    assert replay_from(older, p.facts, History()) is None
+
+
+def reloaded(log: list, snapshot: Pensioner.Snapshot | None) -> Pensioner:
+    """From the snapshot and the events after it, or (None) from every event."""
+    p = snapshot.mutate(None) if snapshot is not None else None
+    after = snapshot.originator_version if snapshot is not None else 0
+    for event in log:
+        if event.originator_version > after:
+            p = event.mutate(p)
+    return p
+
+
+def test_a_snapshot_taken_under_other_rules_is_loaded_as_every_event_would_be() -> None:
+    """A deployment's change can reach back to facts already replayed (here: payments held at
+    day 100 instead of 120): a person loaded from a snapshot taken before it decides as one
+    loaded from every event, under the rules in force now."""
+    p = Pensioner.register("P1", "reg", date(2025, 1, 1), RECORD)
+    p.open_cycle("open-2026", date(2026, 3, 1), 2026)
+    log = p.collect_events()
+    transcoder = JSONTranscoder()
+    for transcoding in (DateAsISO(), DatetimeAsISO(), UUIDAsHex()):
+        transcoder.register(transcoding)
+    taken = Pensioner.Snapshot.take(p)
+    snapshot = Pensioner.Snapshot(
+        originator_id=taken.originator_id,
+        originator_version=taken.originator_version,
+        timestamp=taken.timestamp,
+        topic=taken.topic,
+        state=transcoder.decode(transcoder.encode(taken.state)),
+    )
+    book = installed()
+    hold = book.parameters["certification.hold_day"]
+    earlier = replace(hold, values=tuple(replace(v, value=100) for v in hold.values))
+    install(PolicyBook.of({**book.parameters, hold.name: earlier}, book.labels))
+    try:
+        from_snapshot, from_events = reloaded(log, snapshot), reloaded(log, None)
+        for person in (from_snapshot, from_events):
+            for mark, day in ((30, date(2026, 3, 31)), (90, date(2026, 5, 30))):
+                person.reach_deadline(f"mark-{mark}", day, 2026, mark)
+            person.reach_deadline("mark-100", date(2026, 6, 9), 2026, 100)
+        assert from_events.standing.benefit_status == "held"
+        assert from_snapshot.status == from_events.status
+    finally:
+        install(book)
