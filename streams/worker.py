@@ -164,7 +164,7 @@ def build_app(settings: Settings) -> faust.App:
                     {m.position for m in messages},
                 )
             except Exception as exc:  # unknown: read again, the safe way
-                log.info(
+                log.warning(
                     "partition %d: the broker did not say whether offsets %d to %d hold"
                     " records (%s)",
                     partition,
