@@ -191,8 +191,9 @@ def produce_in_steps(
 async def _until_marked(ends: AIOKafkaConsumer, last: dict[TopicPartition, int]) -> None:
     """Wait until the marker after each partition's ``last`` offset is in: the coordinator writes
     the markers of a commit or an abort after it answered."""
-    while any(end <= last[tp] + 1 for tp, end in (await ends.end_offsets(list(last))).items()):
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(60):  # a bound for a broken broker, not a timing assertion
+        while any(end <= last[tp] + 1 for tp, end in (await ends.end_offsets(list(last))).items()):
+            await asyncio.sleep(0.01)
 
 
 class OpenTransaction:
