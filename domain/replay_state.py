@@ -44,7 +44,12 @@ class _Unwritable(Exception):
 def stamp() -> str:
     """What a replay's state is valid for: this module's ``STATE_VERSION`` and the policy book
     installed now (a deployment's change can reach back to facts already replayed)."""
-    return f"{STATE_VERSION}:{installed().fingerprint}"
+    return _stamp_of(installed().fingerprint)
+
+
+@lru_cache(maxsize=8)
+def _stamp_of(fingerprint: str) -> str:
+    return f"{STATE_VERSION}:{fingerprint}"  # one string, kept by every cached person
 
 
 def state_of(replay: Replay) -> list[Any] | None:
