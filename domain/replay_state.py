@@ -32,7 +32,7 @@ _CLASSES: dict[str, type] = {
 }
 _ENUMS: dict[str, type[Enum]] = {e.__name__: e for e in (BenefitStatus, RiskLevel)}
 _NOT_WRITTEN = frozenset({"history"})  # what really happened: the aggregate's own money
-# Raised when what a replay of the same facts yields changes in a way the attribute names do
+# Increased when what a replay of the same facts yields changes in a way the attribute names do
 # not show (a rule's reasons or details): a state stamped otherwise is not used, or checked.
 STATE_VERSION = 1
 
