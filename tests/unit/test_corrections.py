@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from domain.money import first_day, month_of
 from domain.pensioner import BenefitStatus, GoldenRecord, Pensioner, RiskLevel
-from streams.intake import DateAsISO
+from tests.snapshots import reloaded, stored_snapshot
 
 ACCOUNT = "6222021234567890"
 
@@ -439,15 +438,6 @@ def owed_by_the_facts(pension: int, has_account: bool, deliveries: list[Delivery
     return owed
 
 
-def reload(log: list) -> Pensioner:
-    """The aggregate rebuilt from its stored events, as after a restart."""
-    copy = None
-    for event in log:
-        copy = event.mutate(copy)
-    assert copy is not None
-    return copy
-
-
 @settings(max_examples=200, deadline=None)
 @given(scenario=scenarios(), reload_after=st.integers(0, 40))
 def test_recorded_equals_derived_and_paid_less_recovered_is_what_was_owed(
@@ -465,13 +455,13 @@ def test_recorded_equals_derived_and_paid_less_recovered_is_what_was_owed(
     log = p.collect_events()
     for n, d in enumerate(deliveries):
         if n == reload_after:
-            p = reload(log)  # as after a restart: the kept replay is gone
+            p = reloaded(log, None)  # as after a restart: the kept replay is gone
         deliver(p, d, pension)
         log.extend(p.collect_events())
 
     # What the aggregate recorded is what a fresh replay of every fact calls for.
     assert p.status == p.derived_status()
-    assert reload(log).derived_status() == p.status
+    assert reloaded(log, None).derived_status() == p.status
 
     # Never twice, never re-dated: each instruction is dated the run that issued it.
     issued = [e for e in log if isinstance(e, Pensioner.PaymentInstructed)]
@@ -521,22 +511,7 @@ def test_a_death_registered_after_every_other_fact_is_decided_as_a_full_replay_w
     log.extend(p.collect_events())
     assert p.standing.benefit_status == BenefitStatus.TERMINATED
     assert p.status == p.derived_status()
-    assert reload(log).derived_status() == p.status
-
-
-def stored_snapshot(p: Pensioner) -> Pensioner.Snapshot:
-    """A snapshot of ``p`` as the event store reads it back (its state through the JSON)."""
-    taken = Pensioner.Snapshot.take(p)
-    transcoder = JSONTranscoder()
-    for transcoding in (DateAsISO(), DatetimeAsISO(), UUIDAsHex()):
-        transcoder.register(transcoding)
-    return Pensioner.Snapshot(
-        originator_id=taken.originator_id,
-        originator_version=taken.originator_version,
-        timestamp=taken.timestamp,
-        topic=taken.topic,
-        state=transcoder.decode(transcoder.encode(taken.state)),
-    )
+    assert reloaded(log, None).derived_status() == p.status
 
 
 def recorded(log: list) -> list[dict]:
@@ -561,12 +536,9 @@ def test_a_person_loaded_from_a_snapshot_records_what_one_never_reloaded_records
         if n == snapshot_at:
             snapshot = stored_snapshot(p)
         if snapshot is not None and n == snapshot_at + later:
-            p = snapshot.mutate(None)
             # Loading continues the replay the snapshot holds (it holds one of every person).
-            assert p.__dict__.get("_replay") is not None
-            for event in log:
-                if event.originator_version > snapshot.originator_version:
-                    p = event.mutate(p)
+            assert snapshot.mutate(None).__dict__.get("_replay") is not None
+            p = reloaded(log, snapshot)
         deliver(p, d, pension)
         deliver(twin, d, pension)
         log.extend(p.collect_events())

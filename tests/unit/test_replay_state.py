@@ -7,15 +7,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
-
 from domain.certification import History
 from domain.entitlement import Replay
 from domain.facts import FACT_TYPES, Fact
 from domain.pensioner import GoldenRecord, Pensioner
 from domain.policy import PolicyBook, install, installed
 from domain.replay_state import replay_from, state_of
-from streams.intake import DateAsISO
+from tests.snapshots import reloaded, store_transcoder, stored_snapshot
 
 ELIGIBILITY = {
     "scheme": "enterprise_employee",
@@ -78,8 +76,7 @@ def a_full_life() -> Pensioner:
 
 def read_back(replay: Replay, facts: dict[str, Fact]) -> Replay | None:
     """Through the event store's own JSON, as a snapshot is stored."""
-    transcoder = JSONTranscoder()
-    transcoder.register(DateAsISO())
+    transcoder = store_transcoder()
     state = transcoder.decode(transcoder.encode({"replay": state_of(replay)}))["replay"]
     return replay_from(state, facts, History())
 
@@ -145,16 +142,6 @@ def test_a_state_written_with_other_attributes_is_not_used() -> None:
     assert replay_from(older, p.facts, History()) is None
 
 
-def reloaded(log: list, snapshot: Pensioner.Snapshot | None) -> Pensioner:
-    """From the snapshot and the events after it, or (None) from every event."""
-    p = snapshot.mutate(None) if snapshot is not None else None
-    after = snapshot.originator_version if snapshot is not None else 0
-    for event in log:
-        if event.originator_version > after:
-            p = event.mutate(p)
-    return p
-
-
 def test_a_snapshot_taken_under_other_rules_is_loaded_as_every_event_would_be() -> None:
     """A deployment's change can reach back to facts already replayed (here: payments held at
     day 100 instead of 120): a person loaded from a snapshot taken before it decides as one
@@ -162,17 +149,7 @@ def test_a_snapshot_taken_under_other_rules_is_loaded_as_every_event_would_be() 
     p = Pensioner.register("P1", "reg", date(2025, 1, 1), RECORD)
     p.open_cycle("open-2026", date(2026, 3, 1), 2026)
     log = p.collect_events()
-    transcoder = JSONTranscoder()
-    for transcoding in (DateAsISO(), DatetimeAsISO(), UUIDAsHex()):
-        transcoder.register(transcoding)
-    taken = Pensioner.Snapshot.take(p)
-    snapshot = Pensioner.Snapshot(
-        originator_id=taken.originator_id,
-        originator_version=taken.originator_version,
-        timestamp=taken.timestamp,
-        topic=taken.topic,
-        state=transcoder.decode(transcoder.encode(taken.state)),
-    )
+    snapshot = stored_snapshot(p)
     book = installed()
     hold = book.parameters["certification.hold_day"]
     earlier = replace(hold, values=tuple(replace(v, value=100) for v in hold.values))
