@@ -416,10 +416,8 @@ async def held_after(
     yet), or as far as ``timeout`` allows. Raise when it cannot tell: the broker unreachable,
     nothing read in time, or ``position`` no longer on the topic (this consumer does not skip
     to the first kept offset, so it never answers for offsets other than those asked about)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(
+    tp = aiokafka.TopicPartition(topic, partition)
+    consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=servers,
         enable_auto_commit=False,
         auto_offset_reset="none",
