@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -38,6 +38,7 @@ from streams.contracts import (
 )
 from streams.dead_letters import DeadLetter, dead_letter_id
 from streams.ledger import HASH_BYTES, LEDGER_ID, AuditLedger, ChainedMapper, hash_of
+from streams.recorders import MORE_TRACKING
 from streams.waiting import EXPIRED_REASON, WaitingEvents, waiting_id
 
 
@@ -235,6 +236,49 @@ class LifeEventIntake(Application):
         tracking = Tracking(application_name=source, notification_id=fresh[-1].position)
         return self.apply_messages(fresh, tracking=tracking, source=source, today=today)
 
+    def positions(self, sources: Iterable[str]) -> dict[str, int]:
+        """``position`` of each source."""
+        return {source: self.position(source) for source in sources}
+
+    def apply_runs(
+        self,
+        runs: Mapping[str, Sequence[Message]],
+        today: date | None = None,
+        done: Mapping[str, int] | None = None,
+    ) -> BatchOutcome:
+        """``apply_batch`` for several sources at once (a worker's partitions): one
+        transaction records every source's new events and its last position, or none."""
+        try:
+            return self._apply_runs(runs, today, done)
+        except IntegrityError:
+            return self._apply_runs(runs, today, None)  # as in apply_batch
+
+    def _apply_runs(
+        self,
+        runs: Mapping[str, Sequence[Message]],
+        today: date | None,
+        done: Mapping[str, int] | None,
+    ) -> BatchOutcome:
+        if done is None:
+            done = self.positions(runs)
+        batch = _Batch(self, "unknown")
+        messages = {}
+        for source, run in runs.items():
+            fresh = [m for m in run if m.position > done.get(source, 0)]
+            if fresh:
+                messages[source] = fresh
+        if not messages:
+            return BatchOutcome()
+        batch.absent = self._absent([m for fresh in messages.values() for m in fresh])
+        for source, fresh in messages.items():
+            batch.source = source
+            self._fill(batch, fresh, today)
+        trackings = [
+            Tracking(application_name=s, notification_id=f[-1].position)
+            for s, f in messages.items()
+        ]
+        return self._save(batch, trackings)
+
     def apply_messages(
         self,
         messages: Sequence[Message],
@@ -246,6 +290,10 @@ class LifeEventIntake(Application):
         parking of an event whose person is not registered yet (default: the event's date)."""
         batch = _Batch(self, source or (tracking.application_name if tracking else "unknown"))
         batch.absent = self._absent(messages)
+        self._fill(batch, messages, today)
+        return self._save(batch, [tracking] if tracking is not None else [])
+
+    def _fill(self, batch: _Batch, messages: Sequence[Message], today: date | None) -> None:
         now = datetime.now(UTC)
         for message in messages:
             decoded = message.decode()
@@ -254,7 +302,6 @@ class LifeEventIntake(Application):
                 batch.reject(decoded, received_on=today or now.date())
             else:
                 batch.apply(decoded, message.value, today or decoded.occurred_on)
-        return self._save(batch, tracking)
 
     def expire_waiting(self, waiting_keys: Iterable[str], today: date, grace_days: int) -> int:
         """Dead-letter the events parked ``grace_days`` or more before ``today`` whose person is
@@ -277,10 +324,12 @@ class LifeEventIntake(Application):
                 )
             waiting.expire(due)
             batch.expired += len(due)
-        return self._save(batch, None).expired
+        return self._save(batch, []).expired
 
-    def _save(self, batch: _Batch, tracking: Tracking | None) -> BatchOutcome:
-        processing = ProcessingEvent(tracking=tracking)
+    def _save(self, batch: _Batch, trackings: Sequence[Tracking]) -> BatchOutcome:
+        processing = ProcessingEvent(tracking=trackings[0] if trackings else None)
+        if len(trackings) > 1:
+            processing.saved_kwargs[MORE_TRACKING] = trackings[1:]
         # What ProcessingEvent.collect_events does, without its per-object Protocol checks
         # (every object here is one of our aggregates).
         snapshot_due = []
@@ -304,7 +353,7 @@ class LifeEventIntake(Application):
         for domain_event in processing.events:
             if isinstance(domain_event, Pensioner.Decided):
                 outcome.decisions[domain_event.decision] += 1
-        if processing.events or tracking is not None:
+        if processing.events or trackings:
             try:
                 recordings = self._record(processing)
             except Exception:

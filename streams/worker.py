@@ -29,8 +29,7 @@ from typing import Any, TypeVar
 
 import aiokafka
 import faust
-from faust.transport.drivers import aiokafka as faust_kafka
-from faust.types import TP
+from faust.app.base import BootStrategy
 
 import policy
 from engine.errors import BrokerUnavailable
@@ -55,14 +54,21 @@ PROBE_SECONDS = 10.0
 # once committed, never those aborted (an agency that aborted one did not mean its events). A
 # transaction still open holds back the later messages of its partition until it ends.
 ISOLATION_LEVEL = "read_committed"
+# A worker silent for this long (it died) loses its partitions to the others; it says it is
+# alive this often (milliseconds).
+SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 2_000
 
 T = TypeVar("T")
 # A gap in a partition's offsets: the store's position and the first position delivered past it.
 Gap = tuple[int, int]
+# What one read of the consumer returned: each partition's records, in offset order.
+Fetched = dict[aiokafka.TopicPartition, list[Any]]
 
 
 def build_app(settings: Settings) -> faust.App:
-    """The faust app, with the life-events agent attached."""
+    """The faust app: its producer publishes, its tasks and timers run the worker's jobs, and
+    one of them consumes ``life-events`` with an aiokafka consumer of the worker's own."""
     app = faust.App(
         settings.consumer_group,
         broker=",".join(
@@ -72,18 +78,10 @@ def build_app(settings: Settings) -> faust.App:
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
-        consumer_auto_offset_reset="earliest",
-        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         topic_allow_declare=True,
         producer_acks=-1,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
-        stream_wait_empty=False,
     )
-    # Set before the agent below makes faust create its default transport: faust creates the
-    # consumer from the app's transport at start-up.
-    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
-    topic = app.topic(settings.life_events_topic, key_type=bytes, value_type=bytes)
+    app.boot_strategy = WithoutFaustConsumer(app)
     engine = open_engine(settings.database_url, aggregate_cache=settings.aggregate_cache)
     publisher = Publisher(
         engine.intake,
@@ -110,11 +108,18 @@ def build_app(settings: Settings) -> faust.App:
 
     sealed_before: date | None = None  # the day whose earlier days are sealed
 
-    async def apply(partitions: dict[int, list[Message]], lags: dict[str, float]) -> BatchOutcome:
+    async def apply(
+        consumer: aiokafka.AIOKafkaConsumer,
+        partitions: dict[int, list[Message]],
+        lags: dict[str, float],
+        spent: dict[str, float],
+    ) -> BatchOutcome:
         """Apply one batch, partition by partition, bring the read models up to date and
-        publish; safe to call again after a failure (what was recorded is skipped)."""
+        publish; safe to call again after a failure (what was recorded is skipped). ``spent``
+        gets each step's seconds."""
         nonlocal sealed_before
         batch = BatchOutcome()
+        began = time.perf_counter()
         today = datetime.now(UTC).date()
         policy.refresh(strict=False)  # a version added meanwhile applies without a restart
         async with writing:
@@ -123,28 +128,47 @@ def build_app(settings: Settings) -> faust.App:
                 # records it; for the others the seal is already there).
                 await asyncio.to_thread(engine.intake.seal, today - timedelta(days=1))
                 sealed_before = today
-            for partition, messages in sorted(partitions.items()):
-                source = f"kafka:{settings.life_events_topic}:{partition}"
-                done = await asyncio.to_thread(engine.intake.position, source)
-                run, gap = applicable(messages, done)
+            sources = {p: f"kafka:{settings.life_events_topic}:{p}" for p in sorted(partitions)}
+            done = await asyncio.to_thread(engine.intake.positions, sources.values())
+            runs: dict[str, list[Message]] = {}
+            read_from: dict[int, int] = {}
+            for partition, source in sources.items():
+                messages = partitions[partition]
+                run, gap = applicable(messages, done[source])
                 if gap is not None:
-                    run, gap = await past_empty_gaps(partition, messages, done, gap)
-                if run:
-                    started = time.perf_counter()
-                    outcome = await asyncio.to_thread(
-                        engine.intake.apply_batch, source, run, today, done
+                    run, gap = await past_empty_gaps(
+                        consumer, partition, messages, done[source], gap
                     )
-                    engine.kpis.note_batch(time.perf_counter() - started)
-                    batch.add(outcome)
+                if run:
+                    runs[source] = run
                 if gap is not None:
-                    await read_again(partition, gap[0])
+                    read_from[partition] = gap[0]
+            if runs:
+                # One transaction for every partition's messages and positions.
+                started = time.perf_counter()
+                outcome = await asyncio.to_thread(engine.intake.apply_runs, runs, today, done)
+                engine.kpis.note_batch(time.perf_counter() - started)
+                batch.add(outcome)
+            for partition, offset in read_from.items():
+                await read_again(consumer, partition, offset)
+            applied = time.perf_counter()
             await asyncio.to_thread(engine.kpis.view.set_gauges, "consumer_lag", lags)
             await asyncio.to_thread(engine.refresh)
+            refreshed = time.perf_counter()
             await publisher.publish_pending(send)
+            spent.update(
+                applying=applied - began,
+                read_models=refreshed - applied,
+                publishing=time.perf_counter() - refreshed,
+            )
         return batch
 
     async def past_empty_gaps(
-        partition: int, messages: list[Message], done: int, gap: Gap
+        consumer: aiokafka.AIOKafkaConsumer,
+        partition: int,
+        messages: list[Message],
+        done: int,
+        gap: Gap,
     ) -> tuple[list[Message], Gap | None]:
         """``applicable``'s answer once the broker has said which offsets hold no record to
         read: those retention removed before they were applied (an error: they never will be),
@@ -152,7 +176,7 @@ def build_app(settings: Settings) -> faust.App:
         leaves), those whose record is never read (an aborted transaction's) and those that no
         longer hold one (records compaction removed). Reading again could not fill any of them;
         any other gap is read again."""
-        kept_from = await first_kept(partition)
+        kept_from = await first_kept(consumer, partition)
         run, rest = applicable(messages, done, kept_from)
         if rest is not None:
             try:
@@ -194,74 +218,87 @@ def build_app(settings: Settings) -> faust.App:
             )
         return run, rest
 
-    async def first_kept(partition: int) -> int:
+    async def first_kept(consumer: aiokafka.AIOKafkaConsumer, partition: int) -> int:
         """The position of the partition's first message still on the topic."""
-        tp = TP(settings.life_events_topic, partition)
+        tp = aiokafka.TopicPartition(settings.life_events_topic, partition)
         try:
-            earliest = await app.consumer.earliest_offsets(tp)
+            earliest = await consumer.beginning_offsets([tp])
         except Exception as exc:  # unknown: assume nothing was removed, and read again
             log.info("partition %d: earliest offset unknown (%s)", partition, type(exc).__name__)
             return 0
         return earliest.get(tp, -1) + 1
 
-    async def read_again(partition: int, offset: int) -> None:
+    async def read_again(consumer: aiokafka.AIOKafkaConsumer, partition: int, offset: int) -> None:
         log.warning(
             "partition %d: delivered from past the store's position; reading again from offset %d",
             partition,
             offset,
         )
         try:
-            await app.consumer.seek(TP(settings.life_events_topic, partition), offset)
+            consumer.seek(aiokafka.TopicPartition(settings.life_events_topic, partition), offset)
         except Exception as exc:  # no longer ours: its new owner reads from the store's position
             log.info("partition %d: not read again here (%s)", partition, type(exc).__name__)
 
-    @app.agent(topic, name="life-events-intake")
-    async def intake(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(
-            settings.batch_size, within=settings.batch_wait_ms / 1000
-        ):
-            partitions: dict[int, list[Message]] = defaultdict(list)
-            for event in events:
-                message = event.message
-                partitions[message.partition].append(
-                    Message(
-                        position=message.offset + 1,
-                        value=event.value,
-                        received_at=datetime.fromtimestamp(message.timestamp, UTC),
-                    )
+    async def apply_fetched(consumer: aiokafka.AIOKafkaConsumer, fetched: Fetched) -> None:
+        partitions: dict[int, list[Message]] = defaultdict(list)
+        count = 0
+        for tp, records in fetched.items():
+            count += len(records)
+            partitions[tp.partition].extend(
+                Message(
+                    position=record.offset + 1,
+                    value=record.value,
+                    received_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
                 )
-            lags = lag(events)
-            what = f"batch of {len(events)}"
-            outcome = await retrying(what, partial(apply, partitions, lags), reconnect)
-            totals.add(outcome)
-            log.info(
-                "batch of %d (partitions %s): accepted %d, rejected %d, duplicates %d"
-                " (totals: %d/%d/%d)",
-                len(events),
-                ",".join(str(p) for p in sorted(partitions)),
-                outcome.accepted,
-                outcome.rejected,
-                outcome.duplicates,
-                totals.accepted,
-                totals.rejected,
-                totals.duplicates,
+                for record in records
             )
+        lags = lag(consumer, fetched)
+        what = f"batch of {count}"
+        spent: dict[str, float] = {}
+        outcome = await retrying(what, partial(apply, consumer, partitions, lags, spent), reconnect)
+        totals.add(outcome)
+        log.info(
+            "batch of %d (partitions %s) in %s: accepted %d, rejected %d, duplicates %d"
+            " (totals: %d/%d/%d)",
+            count,
+            ",".join(str(p) for p in sorted(partitions)),
+            ", ".join(f"{step} {seconds * 1000:.0f} ms" for step, seconds in spent.items()),
+            outcome.accepted,
+            outcome.rejected,
+            outcome.duplicates,
+            totals.accepted,
+            totals.rejected,
+            totals.duplicates,
+        )
 
-    def lag(events: list[Any]) -> dict[str, float]:
+    def lag(consumer: aiokafka.AIOKafkaConsumer, fetched: Fetched) -> dict[str, float]:
         """Per partition: messages on the topic not yet applied (the highwater minus the next
         offset to read)."""
         lags: dict[str, float] = {}
-        for event in events:
-            tp = event.message.tp
-            highwater = app.consumer.highwater(tp)
-            if highwater is not None:
-                lags[str(tp.partition)] = float(max(0, highwater - (event.message.offset + 1)))
+        for tp, records in fetched.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None and records:
+                lags[str(tp.partition)] = float(max(0, highwater - (records[-1].offset + 1)))
         return lags
 
-    @app.on_partitions_assigned.connect
-    async def assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.life_events_topic)
-        log.info("partitions assigned: %s", ",".join(str(p) for p in mine) or "none")
+    @app.task
+    async def consume() -> None:
+        """Read ``life-events`` in batches and apply each; after each batch, tell the group how
+        far this worker got (Kafka's committed offsets only say where a worker taking the
+        partition over starts reading: the store's positions decide what is applied)."""
+        consumer = aiokafka.AIOKafkaConsumer(**consumer_settings(settings))
+        consumer.subscribe([settings.life_events_topic], listener=Assignments())
+        await consumer.start()
+        try:
+            while True:
+                fetched = await next_batch(
+                    consumer, settings.batch_size, settings.batch_wait_ms / 1000
+                )
+                if fetched:
+                    await apply_fetched(consumer, fetched)
+                    await acknowledge(consumer, fetched)
+        finally:
+            await consumer.stop()
 
     def expire_waiting() -> int:
         """Dead-letter events whose person was not registered within the grace period."""
@@ -300,45 +337,66 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
-class ReadCommittedConsumerThread(faust_kafka.AIOKafkaConsumerThread):
-    """faust's aiokafka consumer thread, whose group consumer reads ``ISOLATION_LEVEL``.
+class WithoutFaustConsumer(BootStrategy):
+    """faust starts its producer, tasks and timers, but no consumer: the worker reads
+    ``life-events`` with aiokafka's own (``consumer_settings``). faust's stream machinery cost
+    more per message than applying it, and holding a batch back to fill it delayed every
+    decision; aiokafka's ``getmany`` hands over, at once, everything fetched in the
+    meantime."""
 
-    faust reads committed only under its exactly_once guarantee, which would also make its
-    producer transactional and commit the consumer's offsets through it; the worker wants
-    neither (the store's positions, not Kafka's offsets, say what is applied). faust has no
-    setting for the isolation level alone, and builds aiokafka's consumer in one long method
-    from a dozen of its settings. Rather than copy that method, this lets faust build the
-    consumer and changes its isolation level before faust starts it: aiokafka keeps the
-    constructor's ``isolation_level`` as it is and reads it only in ``start()``, to make its
-    fetcher. If a later aiokafka keeps it elsewhere, the worker stops at start-up rather than
-    read uncommitted. (The integration test of aborted transactions checks the outcome.)"""
-
-    def _create_worker_consumer(
-        self, transport: faust_kafka.Transport
-    ) -> aiokafka.AIOKafkaConsumer:
-        consumer = super()._create_worker_consumer(transport)
-        if getattr(consumer, "_isolation_level", None) not in ("read_uncommitted", ISOLATION_LEVEL):
-            raise RuntimeError(
-                f"aiokafka {aiokafka.__version__}: cannot set the consumer's isolation level"
-            )
-        consumer._isolation_level = ISOLATION_LEVEL
-        return consumer
+    enable_kafka_consumer = False
 
 
-class ReadCommittedConsumer(faust_kafka.Consumer):
-    """faust's aiokafka consumer, reading through a ``ReadCommittedConsumerThread``."""
+def consumer_settings(settings: Settings) -> dict[str, Any]:
+    """The worker's aiokafka consumer: in the consumer group, reading only what producers
+    committed (``ISOLATION_LEVEL``), from the start of a partition the group has no offset for,
+    seeing a topic or partitions added within seconds, and committing offsets itself."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": settings.consumer_group,
+        "client_id": f"{settings.consumer_group}-worker",
+        "isolation_level": ISOLATION_LEVEL,
+        "auto_offset_reset": "earliest",
+        "enable_auto_commit": False,
+        "metadata_max_age_ms": METADATA_MAX_AGE_MS,
+        "session_timeout_ms": SESSION_TIMEOUT_MS,
+        "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS,
+        "max_poll_records": settings.batch_size,
+    }
 
-    def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
-        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+class Assignments(aiokafka.ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs the partitions the group gives this worker at each rebalance."""
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned)
+        log.info("partitions assigned: %s", ",".join(str(p) for p in mine) or "none")
 
 
-class ReadCommittedTransport(faust_kafka.Transport):
-    """faust's aiokafka transport (``kafka://``), whose consumer is a ``ReadCommittedConsumer``;
-    the producer is faust's own, from a transport of its own (``app.producer_transport``).
-    Given to the app as its transport (a public setter) when it is built, it is the one the
-    consumer comes from, whenever faust creates it."""
+async def next_batch(consumer: aiokafka.AIOKafkaConsumer, size: int, wait: float) -> Fetched:
+    """Up to ``size`` messages, by partition: those fetched already, else the first to arrive
+    within a second; if fewer than ``size``, after waiting ``wait`` seconds for more."""
+    fetched: Fetched = await consumer.getmany(timeout_ms=1000, max_records=size)
+    count = sum(len(records) for records in fetched.values())
+    if fetched and wait > 0 and count < size:
+        more = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=size - count)
+        for tp, records in more.items():
+            fetched.setdefault(tp, []).extend(records)
+    return fetched
 
-    Consumer = ReadCommittedConsumer
+
+async def acknowledge(consumer: aiokafka.AIOKafkaConsumer, fetched: Fetched) -> None:
+    """Commit the group's offsets past an applied batch. A failure only means that whoever
+    reads these partitions next starts earlier and skips what the store has: one line, and
+    on."""
+    offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+    try:
+        await consumer.commit(offsets)
+    except Exception as exc:
+        log.info("offsets not committed (%s)", type(exc).__name__)
 
 
 @dataclass(frozen=True)

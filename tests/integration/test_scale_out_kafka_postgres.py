@@ -26,7 +26,7 @@ from engine.servers import PostgresServer
 from engine.settings import Settings
 from engine.wiring import Engine, open_engine
 from streams.intake import Message, batched
-from streams.worker import METADATA_MAX_AGE_MS, build_app
+from streams.worker import METADATA_MAX_AGE_MS, consumer_settings
 from tests.events import custody_ended, custody_started, death_registered, person_registered
 from tests.integration.conftest import WorkerEnv, outcome, stop, wait_for
 from tests.integration.kafka_io import (
@@ -190,8 +190,8 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_is_k
 def test_a_topic_created_after_the_workers_started_is_read_within_seconds(
     worker_env: WorkerEnv, tmp_path: Path
 ) -> None:
-    app = build_app(Settings(database_url=f"sqlite:///{tmp_path / 'settings.db'}"))
-    assert app.conf.consumer_metadata_max_age_ms == METADATA_MAX_AGE_MS
+    reading = consumer_settings(Settings(database_url=f"sqlite:///{tmp_path / 'settings.db'}"))
+    assert reading["metadata_max_age_ms"] == METADATA_MAX_AGE_MS
     assert METADATA_MAX_AGE_MS <= DEFAULT_METADATA_MAX_AGE_MS // 30
     events = generate_events(people=60, seed=13)
     topic = worker_env.life_events_topic

@@ -5,14 +5,18 @@ batch that fails is tried again until it is applied (``retrying``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 import streams.worker
+from engine.wiring import open_engine
 from streams.intake import Message
 from streams.worker import Held, applicable, retrying
+from tests.events import life_evidence, person_registered
 
 
 def delivered(*positions: int) -> list[Message]:
@@ -110,3 +114,49 @@ def test_a_batch_that_conflicts_again_after_the_intakes_own_retry_is_tried_until
         lines[0]
         == "batch of 3 not applied (IntegrityError: duplicate key value); attempt 2 in 0.0 s"
     )
+
+
+def kafka_messages(*events: dict[str, object]) -> list[Message]:
+    return [Message(position=n, value=json.dumps(e)) for n, e in enumerate(events, start=1)]
+
+
+def test_a_batch_of_several_partitions_records_every_partitions_position_with_its_events(
+    tmp_path: Path,
+) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        runs = {
+            "kafka:t:0": kafka_messages(person_registered("P0"), person_registered("P1")),
+            "kafka:t:1": kafka_messages(person_registered("P2")),
+        }
+        outcome = engine.intake.apply_runs(runs, done={"kafka:t:0": 0, "kafka:t:1": 0})
+        assert outcome.accepted == 3
+        assert engine.intake.positions(runs) == {"kafka:t:0": 2, "kafka:t:1": 1}
+        engine.refresh()
+        assert [engine.view.status(p)["benefit_status"] for p in ("P0", "P1", "P2")] == [
+            "active"
+        ] * 3
+    finally:
+        engine.close()
+
+
+def test_a_batch_whose_partition_another_worker_recorded_meanwhile_records_nothing_then_the_rest(
+    tmp_path: Path,
+) -> None:
+    # Another worker applied partition 1 between this worker reading the positions and writing:
+    # the one transaction fails as a whole, and the intake's retry, reading the positions
+    # afresh, applies partition 0 and skips what partition 1 already holds.
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        first = kafka_messages(person_registered("P0"))
+        second = kafka_messages(person_registered("P2"), life_evidence("P2", "2026-02-01"))
+        engine.intake.apply_batch("kafka:t:1", second)
+        recorded = engine.intake.pensioner("P2").version
+        stale = {"kafka:t:0": 0, "kafka:t:1": 0}
+        outcome = engine.intake.apply_runs({"kafka:t:0": first, "kafka:t:1": second}, done=stale)
+        assert (outcome.accepted, outcome.duplicates) == (1, 0)
+        assert engine.intake.positions(stale) == {"kafka:t:0": 1, "kafka:t:1": 2}
+        assert engine.intake.pensioner("P0") is not None
+        assert engine.intake.pensioner("P2").version == recorded
+    finally:
+        engine.close()
