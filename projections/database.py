@@ -49,7 +49,12 @@ class Database:
         connection = self._connect()
         cursor = connection.cursor()
         try:
-            yield Cursor(self, cursor)
+            if self.is_postgres:
+                # Statements go out together, without a round trip each, until a result is read.
+                with connection.pipeline():
+                    yield Cursor(self, cursor)
+            else:
+                yield Cursor(self, cursor)
             connection.commit()
         except BaseException:
             if self.is_postgres and connection.closed:

@@ -38,7 +38,7 @@ from streams.contracts import (
 )
 from streams.dead_letters import DeadLetter, dead_letter_id
 from streams.ledger import HASH_BYTES, LEDGER_ID, AuditLedger, ChainedMapper, hash_of
-from streams.recorders import MORE_TRACKING
+from streams.recorders import MORE_TRACKING, PostgresRecorder
 from streams.waiting import EXPIRED_REASON, WaitingEvents, waiting_id
 
 
@@ -237,7 +237,9 @@ class LifeEventIntake(Application):
         return self.apply_messages(fresh, tracking=tracking, source=source, today=today)
 
     def positions(self, sources: Iterable[str]) -> dict[str, int]:
-        """``position`` of each source."""
+        """``position`` of each source (with one query on PostgreSQL)."""
+        if isinstance(self.recorder, PostgresRecorder):
+            return self.recorder.max_tracking_ids(list(sources))
         return {source: self.position(source) for source in sources}
 
     def apply_runs(

@@ -83,6 +83,10 @@ def instruction_message(domain_event: Pensioner.PaymentInstructed, person_id: st
     }
 
 
+# The events whose message names the person (``person_id``, looked up in the read model).
+NAMED = (Pensioner.Decided, Pensioner.NotificationQueued, Pensioner.PaymentInstructed)
+
+
 class Publisher:
     """Sends what the store decided to the decisions and dead-letter topics."""
 
@@ -121,18 +125,16 @@ class Publisher:
 
     async def _publish(self, send: Send) -> int:
         sent = 0
-        while True:
-            start = (self.positions.max_tracking_id(self.tracking_name) or 0) + 1
-            # Only what the read model has projected: it names the people (person_id).
-            projected = self.positions.max_tracking_id(self.app.name) or 0
-            if start > projected:
-                return sent
+        start = (self.positions.max_tracking_id(self.tracking_name) or 0) + 1
+        # Only what the read model has projected: it names the people (person_id).
+        projected = self.positions.max_tracking_id(self.app.name) or 0
+        while start <= projected:
             page = self._page(start, projected)
             if not page:
                 return sent
             events = [domain_event for domain_event, _ in page]
-            personal = [e for e in events if isinstance(e, Pensioner.Event)]
-            people = self.person_ids({e.originator_id.hex for e in personal})
+            named = [e for e in events if isinstance(e, NAMED)]
+            people = self.person_ids({e.originator_id.hex for e in named}) if named else {}
             pending = []
             for domain_event in events:
                 if isinstance(domain_event, Pensioner.Decided):
@@ -157,6 +159,8 @@ class Publisher:
             await asyncio.gather(*pending)
             self.positions.insert_tracking(Tracking(self.tracking_name, page[-1][1]))
             sent += len(pending)
+            start = page[-1][1] + 1
+        return sent
 
     def _page(self, start: int, stop: int) -> list[tuple[Any, int]]:
         """(domain event, notification id) from ``start`` to ``stop``: as this process recorded

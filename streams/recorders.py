@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier
 
 # The keyword under which ``EventStore.put`` passes the further tracking records.
 MORE_TRACKING = "more_tracking"
@@ -32,4 +34,17 @@ class SQLiteRecorder(_MoreTracking, SQLiteProcessRecorder):
 
 
 class PostgresRecorder(_MoreTracking, PostgresProcessRecorder):
-    """eventsourcing's PostgreSQL process recorder, with ``more_tracking``."""
+    """eventsourcing's PostgreSQL process recorder, with ``more_tracking``, and able to read
+    the positions of several sources with one statement."""
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def max_tracking_ids(self, names: Sequence[str]) -> dict[str, int]:
+        """``max_tracking_id`` of each name, 0 for a name with no tracking record."""
+        statement = SQL(
+            "SELECT application_name, MAX(notification_id) AS position FROM {}.{}"
+            " WHERE application_name = ANY(%s) GROUP BY application_name"
+        ).format(Identifier(self.datastore.schema), Identifier(self.tracking_table_name))
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, (list(names),))
+            found = {row["application_name"]: row["position"] for row in cursor.fetchall()}
+        return {name: found.get(name) or 0 for name in names}

@@ -15,6 +15,7 @@ is applied.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import traceback
@@ -297,6 +298,11 @@ def build_app(settings: Settings) -> faust.App:
                 if fetched:
                     await apply_fetched(consumer, fetched)
                     await acknowledge(consumer, fetched)
+                    # What the batch left in memory (cached people, mostly) is not looked at
+                    # again by Python's cycle collector, whose full passes over a growing
+                    # cache otherwise stall a batch for tens of milliseconds, and later more;
+                    # the hourly job collects what is no longer used (``collect_cycles``).
+                    gc.freeze()
         finally:
             await consumer.stop()
 
@@ -316,6 +322,8 @@ def build_app(settings: Settings) -> faust.App:
     async def expire_waiting_hourly() -> None:
         # Every worker runs it; the waiting room's version lets only one expire an event.
         await retrying("expiry of waiting events", expire_and_publish, reconnect)
+        async with writing:
+            collect_cycles()
 
     async def publish() -> None:
         async with writing:
@@ -581,6 +589,20 @@ def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     text = lines[0].strip() if lines else ""
     return text[:200] if text else "no message"
+
+
+def collect_cycles() -> None:
+    """A full pass of Python's cycle collector over everything, frozen after each batch
+    included (one line with how long it took)."""
+    started = time.perf_counter()
+    gc.unfreeze()
+    found = gc.collect()
+    gc.freeze()
+    log.info(
+        "memory: %d unreachable objects collected in %.0f ms",
+        found,
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 def run_worker(settings: Settings) -> None:

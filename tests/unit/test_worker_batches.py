@@ -5,8 +5,10 @@ batch that fails is tried again until it is applied (``retrying``)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
+import weakref
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 import streams.worker
 from engine.wiring import open_engine
 from streams.intake import Message
-from streams.worker import Held, applicable, retrying
+from streams.worker import Held, applicable, collect_cycles, retrying
 from tests.events import life_evidence, person_registered
 
 
@@ -160,3 +162,25 @@ def test_a_batch_whose_partition_another_worker_recorded_meanwhile_records_nothi
         assert engine.intake.pensioner("P2").version == recorded
     finally:
         engine.close()
+
+
+def test_the_hourly_collection_frees_cycles_frozen_after_a_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Node:
+        other: object = None
+
+    first, second = Node(), Node()
+    first.other, second.other = second, first  # a cycle: only the cycle collector frees it
+    gone = weakref.ref(first)
+    del first, second
+    gc.freeze()  # as after a batch: automatic passes no longer look at it
+    try:
+        gc.collect()
+        assert gone() is not None
+        with caplog.at_level(logging.INFO, logger="benefits.worker"):
+            collect_cycles()
+        assert gone() is None
+        assert "unreachable objects collected in" in caplog.records[-1].getMessage()
+    finally:
+        gc.unfreeze()
