@@ -37,6 +37,39 @@ class PostgresRecorder(_MoreTracking, PostgresProcessRecorder):
     """eventsourcing's PostgreSQL process recorder, with ``more_tracking``, and able to read
     the positions of several sources with one statement."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The library's statement takes one array of a composite type, which psycopg writes as
+        # text, escaping each event's fields with regular expressions; four arrays of plain
+        # types go in binary, and inserting 50 events took half the time (2.2 vs 4.4 ms).
+        self._insert_rows = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
+
+    def _insert_stored_events(
+        self, cursor: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # As the library's application recorder does (the table locked, so that notification
+        # IDs are committed in order, and listeners told), then the events, in order: the
+        # notification IDs returned are theirs, in the same order.
+        self._lock_table(cursor)
+        self._notify_channel(cursor)
+        cursor.execute(
+            self._insert_rows,
+            (
+                [event.originator_id for event in stored_events],
+                [event.originator_version for event in stored_events],
+                [event.topic for event in stored_events],
+                [event.state for event in stored_events],
+            ),
+        )
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def max_tracking_ids(self, names: Sequence[str]) -> dict[str, int]:
         """``max_tracking_id`` of each name, 0 for a name with no tracking record."""
