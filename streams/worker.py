@@ -144,17 +144,12 @@ def build_app(settings: Settings) -> faust.App:
                     runs[source] = run
                 if gap is not None:
                     read_from[partition] = gap[0]
-            if runs:
-                # One transaction for every partition's messages and positions.
-                started = time.perf_counter()
-                outcome = await asyncio.to_thread(engine.intake.apply_runs, runs, today, done)
-                engine.kpis.note_batch(time.perf_counter() - started)
-                batch.add(outcome)
+            # One thread does the store's work: one transaction for every partition's messages
+            # and positions, then the read models.
+            outcome, applied = await asyncio.to_thread(record_and_fold, runs, today, done, lags)
+            batch.add(outcome)
             for partition, offset in read_from.items():
                 await read_again(consumer, partition, offset)
-            applied = time.perf_counter()
-            await asyncio.to_thread(engine.kpis.view.set_gauges, "consumer_lag", lags)
-            await asyncio.to_thread(engine.refresh)
             refreshed = time.perf_counter()
             await publisher.publish_pending(send)
             spent.update(
@@ -163,6 +158,24 @@ def build_app(settings: Settings) -> faust.App:
                 publishing=time.perf_counter() - refreshed,
             )
         return batch
+
+    def record_and_fold(
+        runs: dict[str, list[Message]],
+        today: date,
+        done: dict[str, int],
+        lags: dict[str, float],
+    ) -> tuple[BatchOutcome, float]:
+        """Apply the runs (if any) and bring the read models up to date; returns the outcome
+        and when applying ended."""
+        outcome = BatchOutcome()
+        if runs:
+            started = time.perf_counter()
+            outcome = engine.intake.apply_runs(runs, today, done)
+            engine.kpis.note_batch(time.perf_counter() - started)
+        applied = time.perf_counter()
+        engine.kpis.view.set_gauges("consumer_lag", lags)
+        engine.refresh()
+        return outcome, applied
 
     async def past_empty_gaps(
         consumer: aiokafka.AIOKafkaConsumer,
