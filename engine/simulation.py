@@ -12,6 +12,7 @@ it waits for a later run.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections import defaultdict
@@ -87,9 +88,28 @@ def simulate(
 
     late = [m for day in sorted(by_day) if day < first for m in by_day[day]]
     outcome.first_day, outcome.last_day = first, until
+    try:
+        _simulate_days(engine, run, first, until, rejected + late, by_day, on_day, grace_days)
+    finally:
+        gc.unfreeze()
+    outcome.still_waiting = engine.view.waiting_count()
+    return outcome
+
+
+def _simulate_days(
+    engine: Engine,
+    run: _Run,
+    first: date,
+    until: date,
+    arrived_before: list[Message],
+    by_day: dict[date, list[Message]],
+    on_day: Callable[[date, date], None] | None,
+    grace_days: int,
+) -> None:
+    outcome = run.outcome
     day = first
     while day <= until:
-        todays = (rejected + late if day == first else []) + by_day.get(day, [])
+        todays = (arrived_before if day == first else []) + by_day.get(day, [])
         run.apply(todays, outcome.intake, day)
         for _name, job in JOBS:
             raised = job(day, engine.view)
@@ -102,9 +122,11 @@ def simulate(
         engine.intake.seal(day)  # the day is over: its events go under the day's Merkle root
         if on_day is not None:
             on_day(day, until)
+        # What the day left in memory (the people, mostly) is no longer looked at by Python's
+        # cycle collector, whose passes over everything cached took 18% of a 5,000-person
+        # year (6.7 of 36.3 s; frozen: 1.1 s of 32.5 s). Unfrozen when the run ends.
+        gc.freeze()
         day += timedelta(days=1)
-    outcome.still_waiting = engine.view.waiting_count()
-    return outcome
 
 
 def _own(event: dict[str, Any]) -> Message:
