@@ -151,7 +151,7 @@ class Sizes:
     workers: int = 1
     partitions: int = 4
     rate: int = 1_000
-    deaths: int = 300
+    deaths: int = 1000
     history_years: int = 30
     history_events: int = 20
     memory_people: int = 10_000

@@ -694,7 +694,7 @@ def bench_command(
     rate: Annotated[
         int, typer.Option(help="Events/s of the steady stream deaths are timed in.")
     ] = 1_000,
-    deaths: Annotated[int, typer.Option(help="Deaths timed to `terminated`.")] = 300,
+    deaths: Annotated[int, typer.Option(help="Deaths timed to `terminated`.")] = 1000,
     history_years: Annotated[
         int, typer.Option(help="Years of daily life evidence of the long-history person.")
     ] = 30,
