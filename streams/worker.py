@@ -1,5 +1,6 @@
-"""Kafka mode: a faust-streaming worker that consumes ``life-events`` in batches, reading only
-what producers committed.
+"""Kafka mode: a worker (a faust-streaming app whose consumer is aiokafka's own, see
+``WithoutFaustConsumer``) that consumes ``life-events`` in batches, reading only what producers
+committed.
 
 Several workers share the topic in one consumer group, each applying the partitions Kafka assigns
 it. Per batch and partition, the intake records the new domain events together with the
