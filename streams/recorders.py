@@ -18,15 +18,25 @@ MORE_TRACKING = "more_tracking"
 
 class _MoreTracking:
     """Records, besides the library's one ``tracking`` record, each of ``more_tracking``, in
-    the same transaction: all are recorded with the events, or none is."""
+    the same transaction: all are recorded with the events, or none is. They are written in
+    the order of their names, so that two workers writing some of the same partitions at once
+    (during a rebalance) wait for each other's rows instead of deadlocking."""
 
     def _insert_events(
         self, cursor: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Any:
-        more: Sequence[Tracking] = kwargs.get(MORE_TRACKING, ())
-        for tracking in more:
+        more: Sequence[Tracking] = kwargs.pop(MORE_TRACKING, ())
+        if not more:
+            return super()._insert_events(cursor, stored_events, **kwargs)  # type: ignore[misc]
+        first: Tracking | None = kwargs.pop("tracking", None)
+        every = [*more, *([first] if first is not None else [])]
+        for tracking in sorted(every, key=_name):
             self._insert_tracking(cursor, tracking)  # type: ignore[attr-defined]
         return super()._insert_events(cursor, stored_events, **kwargs)  # type: ignore[misc]
+
+
+def _name(tracking: Tracking) -> str:
+    return tracking.application_name
 
 
 class SQLiteRecorder(_MoreTracking, SQLiteProcessRecorder):

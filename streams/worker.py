@@ -3,8 +3,8 @@
 committed.
 
 Several workers share the topic in one consumer group, each applying the partitions Kafka assigns
-it. Per batch and partition, the intake records the new domain events together with the
-partition's offset (tracking name ``kafka:<topic>:<partition>``). That recorded position, never
+it. Per batch, the intake records the new domain events together with each partition's offset
+(tracking name ``kafka:<topic>:<partition>``), in one transaction. That recorded position, never
 Kafka's committed offset, says what has been applied: messages at or below it are skipped, and a
 partition delivered from beyond it is read again from it, unless the broker, asked directly, says
 the offsets skipped hold no record. Then the read models are brought up to date and new
@@ -60,6 +60,8 @@ ISOLATION_LEVEL = "read_committed"
 # alive this often (milliseconds).
 SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 2_000
+# How long a rebalance waits for the batch being applied before handing its partitions over.
+REVOKE_WAIT_SECONDS = 5.0
 
 T = TypeVar("T")
 # A gap in a partition's offsets: the store's position and the first position delivered past it.
@@ -97,7 +99,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     engine.followers.append(publisher.tracking_name)
     totals = BatchOutcome()
-    # One writer at a time in this process: the agent's batches and the hourly expiry.
+    # One writer at a time in this process: the consumer's batches and the hourly expiry.
     writing = asyncio.Lock()
 
     async def reconnect(exc: BaseException) -> None:
@@ -116,9 +118,9 @@ def build_app(settings: Settings) -> faust.App:
         lags: dict[str, float],
         spent: dict[str, float],
     ) -> BatchOutcome:
-        """Apply one batch, partition by partition, bring the read models up to date and
-        publish; safe to call again after a failure (what was recorded is skipped). ``spent``
-        gets each step's seconds."""
+        """Apply one batch (every partition in one transaction), bring the read models up to
+        date and publish; safe to call again after a failure (what was recorded is skipped).
+        ``spent`` gets each step's seconds."""
         nonlocal sealed_before
         batch = BatchOutcome()
         began = time.perf_counter()
@@ -290,7 +292,10 @@ def build_app(settings: Settings) -> faust.App:
         """Per partition: messages on the topic not yet applied (the highwater minus the next
         offset to read)."""
         lags: dict[str, float] = {}
+        mine = consumer.assignment()
         for tp, records in fetched.items():
+            if tp not in mine:  # aiokafka asserts on a partition no longer assigned
+                continue
             highwater = consumer.highwater(tp)
             if highwater is not None and records:
                 lags[str(tp.partition)] = float(max(0, highwater - (records[-1].offset + 1)))
@@ -302,21 +307,27 @@ def build_app(settings: Settings) -> faust.App:
         far this worker got (Kafka's committed offsets only say where a worker taking the
         partition over starts reading: the store's positions decide what is applied)."""
         consumer = aiokafka.AIOKafkaConsumer(**consumer_settings(settings))
-        consumer.subscribe([settings.life_events_topic], listener=Assignments())
+        in_flight = asyncio.Lock()  # held while a batch is applied; a rebalance waits for it
+        consumer.subscribe([settings.life_events_topic], listener=Assignments(in_flight))
         await consumer.start()
+        reading = partial(next_batch, consumer, settings.batch_size, settings.batch_wait_ms / 1000)
         try:
             while True:
-                fetched = await next_batch(
-                    consumer, settings.batch_size, settings.batch_wait_ms / 1000
-                )
-                if fetched:
+                fetched = await retrying("reading life-events", reading)
+                async with in_flight:
+                    # Records of partitions taken away meanwhile (a rebalance during the
+                    # read) are their new owner's to apply.
+                    mine = consumer.assignment()
+                    fetched = {tp: records for tp, records in fetched.items() if tp in mine}
+                    if not fetched:
+                        continue
                     await apply_fetched(consumer, fetched)
                     await acknowledge(consumer, fetched)
-                    # What the batch left in memory (cached people, mostly) is not looked at
-                    # again by Python's cycle collector, whose full passes over a growing
-                    # cache otherwise stall a batch for tens of milliseconds, and later more;
-                    # the hourly job collects what is no longer used (``collect_cycles``).
-                    gc.freeze()
+                # What the batch left in memory (cached people, mostly) is not looked at again
+                # by Python's cycle collector, whose full passes over a growing cache otherwise
+                # stall a batch for tens of milliseconds, and later more; the hourly job
+                # collects what is no longer used (``collect_cycles``).
+                gc.freeze()
         finally:
             await consumer.stop()
 
@@ -388,10 +399,20 @@ def consumer_settings(settings: Settings) -> dict[str, Any]:
 
 
 class Assignments(aiokafka.ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs the partitions the group gives this worker at each rebalance."""
+    """Lets the batch being applied finish before partitions are given to another worker (up
+    to ``REVOKE_WAIT_SECONDS``: a batch retrying through a database outage does not hold the
+    group up; the store's positions keep it exactly once either way), and logs the partitions
+    the group gives this worker at each rebalance."""
+
+    def __init__(self, in_flight: asyncio.Lock) -> None:
+        self.in_flight = in_flight
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        pass
+        try:
+            async with asyncio.timeout(REVOKE_WAIT_SECONDS), self.in_flight:
+                pass
+        except TimeoutError:
+            log.info("partitions handed over while a batch is still being applied")
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         mine = sorted(tp.partition for tp in assigned)
@@ -400,7 +421,8 @@ class Assignments(aiokafka.ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def next_batch(consumer: aiokafka.AIOKafkaConsumer, size: int, wait: float) -> Fetched:
     """Up to ``size`` messages, by partition: those fetched already, else the first to arrive
-    within a second; if fewer than ``size``, after waiting ``wait`` seconds for more."""
+    within a second; if fewer than ``size``, with those that arrive within ``wait`` seconds
+    more (a fetch on its way: it returns as soon as any arrive)."""
     fetched: Fetched = await consumer.getmany(timeout_ms=1000, max_records=size)
     count = sum(len(records) for records in fetched.values())
     if fetched and wait > 0 and count < size:
@@ -411,12 +433,15 @@ async def next_batch(consumer: aiokafka.AIOKafkaConsumer, size: int, wait: float
 
 
 async def acknowledge(consumer: aiokafka.AIOKafkaConsumer, fetched: Fetched) -> None:
-    """Commit the group's offsets past an applied batch. A failure only means that whoever
-    reads these partitions next starts earlier and skips what the store has: one line, and
-    on."""
-    offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+    """Commit the group's offset of each of the batch's partitions still this worker's: the
+    next it reads (past the batch, or the store's position for a partition read again). A
+    failure only means that whoever reads these partitions next starts earlier and skips what
+    the store has: one line, and on."""
     try:
-        await consumer.commit(offsets)
+        mine = consumer.assignment()
+        offsets = {tp: await consumer.position(tp) for tp in fetched if tp in mine}
+        if offsets:
+            await consumer.commit(offsets)
     except Exception as exc:
         log.info("offsets not committed (%s)", type(exc).__name__)
 
