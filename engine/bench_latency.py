@@ -97,7 +97,10 @@ async def _latency(
                 else:
                     person = background[sent % len(background)]
                     event = {
-                        "event_id": f"bench-evidence-{deployment.suffix}-{sent}",
+                        # Sequential, zero-padded: in the order sent, as time-ordered IDs
+                        # (UUIDv7, ULID) are. A person's same-day facts whose IDs sort before
+                        # one already applied are replayed in full (docs/scale.md, "Latency").
+                        "event_id": f"bench-evidence-{deployment.suffix}-{sent:09d}",
                         "type": "life_evidence",
                         "person_id": person,
                         "occurred_on": "2026-12-30",
