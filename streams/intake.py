@@ -38,7 +38,7 @@ from streams.contracts import (
 )
 from streams.dead_letters import DeadLetter, dead_letter_id
 from streams.ledger import HASH_BYTES, LEDGER_ID, AuditLedger, ChainedMapper, hash_of
-from streams.recorders import MORE_TRACKING, PostgresRecorder
+from streams.recorders import MORE_TRACKING
 from streams.waiting import EXPIRED_REASON, WaitingEvents, waiting_id
 
 
@@ -218,29 +218,11 @@ class LifeEventIntake(Application):
         """Apply messages from ``source`` (in position order) as one transaction, recording the
         last position; messages at or below the recorded position are skipped. ``done``: the
         recorded position, when the caller has just read it (a retry reads it again)."""
-        try:
-            return self._apply_batch(source, messages, today, done)
-        except IntegrityError:
-            # Another writer got there first (a rebalance, a second worker): the cache entries
-            # were evicted, so read the position and the aggregates afresh and try once more.
-            return self._apply_batch(source, messages, today, None)
-
-    def _apply_batch(
-        self, source: str, messages: Sequence[Message], today: date | None, done: int | None
-    ) -> BatchOutcome:
-        if done is None:
-            done = self.position(source)
-        fresh = [m for m in messages if m.position > done]
-        if not fresh:
-            return BatchOutcome()
-        tracking = Tracking(application_name=source, notification_id=fresh[-1].position)
-        return self.apply_messages(fresh, tracking=tracking, source=source, today=today)
+        return self.apply_runs({source: messages}, today, None if done is None else {source: done})
 
     def positions(self, sources: Iterable[str]) -> dict[str, int]:
-        """``position`` of each source (with one query on PostgreSQL)."""
-        if isinstance(self.recorder, PostgresRecorder):
-            return self.recorder.max_tracking_ids(list(sources))
-        return {source: self.position(source) for source in sources}
+        """``position`` of each source (one query on PostgreSQL)."""
+        return self.recorder.max_tracking_ids(list(sources))
 
     def apply_runs(
         self,
@@ -253,7 +235,9 @@ class LifeEventIntake(Application):
         try:
             return self._apply_runs(runs, today, done)
         except IntegrityError:
-            return self._apply_runs(runs, today, None)  # as in apply_batch
+            # Another writer got there first (a rebalance, a second worker): the cache entries
+            # were evicted, so read the positions and the aggregates afresh and try once more.
+            return self._apply_runs(runs, today, None)
 
     def _apply_runs(
         self,
@@ -282,18 +266,15 @@ class LifeEventIntake(Application):
         return self._save(batch, trackings)
 
     def apply_messages(
-        self,
-        messages: Sequence[Message],
-        tracking: Tracking | None = None,
-        source: str = "",
-        today: date | None = None,
+        self, messages: Sequence[Message], source: str = "", today: date | None = None
     ) -> BatchOutcome:
-        """Apply messages as one transaction (with ``tracking``, if given). ``today`` dates the
-        parking of an event whose person is not registered yet (default: the event's date)."""
-        batch = _Batch(self, source or (tracking.application_name if tracking else "unknown"))
+        """Apply messages as one transaction, without recording a position (``apply_batch``
+        records one). ``today`` dates the parking of an event whose person is not registered
+        yet (default: the event's date)."""
+        batch = _Batch(self, source or "unknown")
         batch.absent = self._absent(messages)
         self._fill(batch, messages, today)
-        return self._save(batch, [tracking] if tracking is not None else [])
+        return self._save(batch, [])
 
     def _fill(self, batch: _Batch, messages: Sequence[Message], today: date | None) -> None:
         now = datetime.now(UTC)

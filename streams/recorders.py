@@ -34,6 +34,10 @@ class _MoreTracking:
             self._insert_tracking(cursor, tracking)  # type: ignore[attr-defined]
         return super()._insert_events(cursor, stored_events, **kwargs)  # type: ignore[misc]
 
+    def max_tracking_ids(self, names: Sequence[str]) -> dict[str, int]:
+        """``max_tracking_id`` of each name, 0 for a name with no tracking record."""
+        return {name: self.max_tracking_id(name) or 0 for name in names}  # type: ignore[attr-defined]
+
 
 def _name(tracking: Tracking) -> str:
     return tracking.application_name

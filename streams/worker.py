@@ -122,7 +122,6 @@ def build_app(settings: Settings) -> faust.App:
         date and publish; safe to call again after a failure (what was recorded is skipped).
         ``spent`` gets each step's seconds."""
         nonlocal sealed_before
-        batch = BatchOutcome()
         began = time.perf_counter()
         today = datetime.now(UTC).date()
         policy.refresh(strict=False)  # a version added meanwhile applies without a restart
@@ -150,7 +149,6 @@ def build_app(settings: Settings) -> faust.App:
             # One thread does the store's work: one transaction for every partition's messages
             # and positions, then the read models.
             outcome, applied = await asyncio.to_thread(record_and_fold, runs, today, done, lags)
-            batch.add(outcome)
             for partition, offset in read_from.items():
                 await read_again(consumer, partition, offset)
             refreshed = time.perf_counter()
@@ -160,7 +158,7 @@ def build_app(settings: Settings) -> faust.App:
                 read_models=refreshed - applied,
                 publishing=time.perf_counter() - refreshed,
             )
-        return batch
+        return outcome
 
     def record_and_fold(
         runs: dict[str, list[Message]],
