@@ -34,8 +34,13 @@ async def write_status(
     event_id, person_id = record["event_id"], record["person_id"]
     resource = f"/v1/proxy-requests/{event_id}" if record["type"] == "proxy_requested" else None
     pensioner = service.engine.intake.pensioner(person_id)
-    if pensioner is not None and pensioner.has_seen(event_id):
+    # Applied once the store has it and, for a write with a resource, once the read model the
+    # resource is read from has it too (the worker folds a batch in just after recording it).
+    recorded = pensioner is not None and pensioner.has_seen(event_id)
+    if recorded and (resource is None or service.view.proxy_grant(event_id) is not None):
         return views.WriteStatus(write_id=write_id, status="applied", resource_url=resource)
+    if recorded:
+        return views.WriteStatus(write_id=write_id, status="pending")
     reason = service.view.dead_letter_reason(event_id)
     if reason is not None:
         return views.WriteStatus(write_id=write_id, status="rejected", reason=reason)
