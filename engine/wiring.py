@@ -5,7 +5,6 @@ no other writer is using it (for commands that write; see ``lock_store``)."""
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 import sqlite3
@@ -28,16 +27,12 @@ from projections.kpis import KpiProjection, KpiView
 from projections.status import ReadModelView, StatusProjection, catch_up
 from streams.intake import LifeEventIntake
 from streams.ledger import StoreFormatError
+from streams.recorders import advisory_lock_key
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Any of these tables means a store is there: the event store's (its SQLite and PostgreSQL names)
 # and the read model's tracked positions.
 STORE_TABLES = ("stored_events", f"{LifeEventIntake.name.lower()}_events", "projection_position")
-
-
-def advisory_lock_key(name: str) -> int:
-    """A PostgreSQL advisory lock key: one stable 64-bit number per name, in every process."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 WRITER_LOCK_KEY = advisory_lock_key("benefits-engine writer")

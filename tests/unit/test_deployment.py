@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from engine.keys import KEY_ENV
+from engine.servers import SERVER_SETTINGS
 from engine.settings import ENVIRONMENT, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,10 @@ def test_worker_points_at_the_stack_kafka_and_postgres() -> None:
         pg["POSTGRES_DB"],
     )
     assert services["worker"]["command"] == ["benefits", "worker"]
+    # The stack's PostgreSQL runs with the settings the bench and the tests measured.
+    command = services["postgres"]["command"]
+    assert command[0] == "postgres"
+    assert " ".join(command[1:]) == " ".join(SERVER_SETTINGS)
     assert set(services["worker"]["depends_on"]) == {"kafka", "postgres"}
 
 
