@@ -110,6 +110,9 @@ def eventsourcing_environment(store_url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             # Fail within seconds, not the library's 30, when the server does not answer.
             "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
+            # The library's stored-function insert takes no lock and passes by the recorder's
+            # (streams/recorders.py): never on, whatever the process environment says.
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         }
     raise StoreUnusable(
         f"unsupported store URL {redacted_url(store_url)!r}:"

@@ -73,7 +73,7 @@ class PostgresRecorder(_MoreTracking, PostgresProcessRecorder):
         )
         events = f"{self.datastore.schema}.{self.events_table_name}"
         self._insert_lock = [
-            self.lock_table_statements[0],  # the library's SET LOCAL lock_timeout
+            SQL("SET LOCAL lock_timeout = '{}s'").format(self.datastore.lock_timeout),
             SQL("SELECT pg_advisory_xact_lock({})").format(
                 advisory_lock_key(f"benefits-engine inserting into {events}")
             ),
