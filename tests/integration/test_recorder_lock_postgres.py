@@ -1,16 +1,25 @@
 """The event store's writers on a real PostgreSQL server: they wait for each other (so that
 notification IDs commit in order) but not for a vacuum or analyze of the events table, which
 holds the table's SHARE UPDATE EXCLUSIVE lock and which, with the library's own ``LOCK TABLE
-... IN EXCLUSIVE MODE``, held every write up until PostgreSQL cancelled it a second later."""
+... IN EXCLUSIVE MODE``, held every write up until PostgreSQL cancelled it a second later;
+and two of them recording the same partitions' positions conflict instead of deadlocking."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.persistence import InfrastructureFactory, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    OperationalError,
+    StoredEvent,
+    Tracking,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment
 
@@ -35,10 +44,10 @@ def an_event() -> StoredEvent:
     return StoredEvent(uuid.uuid4(), 1, "tests:Event", b"{}")
 
 
-def insert_once(recorder: PostgresRecorder, events: list[StoredEvent]) -> None:
+def insert_once(recorder: PostgresRecorder, events: list[StoredEvent], **kwargs: Any) -> None:
     """``insert_events`` without the library's ten tries: a lock it cannot have within the
-    lock timeout fails at once."""
-    type(recorder).insert_events.__wrapped__(recorder, events)  # type: ignore[attr-defined]
+    lock timeout, or a deadlock, fails at once."""
+    type(recorder).insert_events.__wrapped__(recorder, events, **kwargs)  # type: ignore[attr-defined]
 
 
 def stored_count(database_url: str, table: str) -> int:
@@ -97,3 +106,52 @@ def test_a_writer_with_the_librarys_own_recorder_and_ours_wait_for_each_other(
             with pytest.raises(psycopg.errors.LockNotAvailable):
                 PostgresApplicationRecorder._lock_table(recorder, stock_writer.cursor())  # type: ignore[arg-type]
     assert stored_count(database_url, table) == 1  # ours, committed once the other gave up
+
+
+def test_two_workers_recording_the_same_partitions_conflict_instead_of_deadlocking(
+    database_url: str,
+) -> None:
+    """During a rebalance two workers can each hold a batch of partitions 0 and 1. Each writes
+    its partitions' positions in the order of their names, so the second waits for the first's
+    row of partition 0 while holding nothing the first needs: when the first commits, the second
+    gets a conflict (and the intake retries it from the store's positions), not a deadlock."""
+    env = eventsourcing_environment(database_url) | {"POSTGRES_LOCK_TIMEOUT": "30"}
+    factory = InfrastructureFactory.construct(Environment("OrderTest", env))
+    recorder = factory.process_recorder()
+    assert isinstance(recorder, PostgresRecorder)
+    outcome: list[BaseException | None] = []
+
+    def second_worker() -> None:
+        try:
+            insert_once(
+                recorder,
+                [an_event()],
+                tracking=Tracking("kafka:life-events:1", 5),  # its batch's first partition
+                more_tracking=[Tracking("kafka:life-events:0", 5)],
+            )
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
+            outcome.append(exc)
+
+    try:
+        with psycopg.connect(database_url) as first_worker:
+            cursor = first_worker.cursor()
+            recorder._insert_tracking(cursor, Tracking("kafka:life-events:0", 5))
+            thread = threading.Thread(target=second_worker)
+            thread.start()
+            # Until the second worker waits for a lock (or has finished, which fails below).
+            with psycopg.connect(database_url, autocommit=True) as watcher:
+                while thread.is_alive():
+                    waiting = watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    ).fetchone()
+                    if waiting and waiting[0]:
+                        break
+            # Written in name order, the second worker holds no row of partition 1 yet.
+            recorder._insert_tracking(cursor, Tracking("kafka:life-events:1", 5))
+        thread.join()
+    finally:
+        factory.close()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], IntegrityError), outcome[0]
