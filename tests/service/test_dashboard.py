@@ -15,7 +15,6 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from api.dashboard import COOKIE, KpiCallerDep, render_report
 from api.service import install_error_handlers
@@ -283,7 +282,7 @@ def test_the_page_s_own_script_and_style_are_served_and_nothing_else(server: Ser
     assert "/dashboard" not in json.dumps(httpx.get(f"{server.url}/openapi.json").json())
 
 
-def kpi_probe() -> TestClient:
+def kpi_probe() -> FastAPI:
     """A route that takes its caller from ``kpi_caller``, as ``GET /v1/kpis`` does."""
     app = FastAPI()
     app.state.service = SimpleNamespace(keys=KEYS)
@@ -293,27 +292,28 @@ def kpi_probe() -> TestClient:
     async def probe(who: KpiCallerDep) -> dict[str, Any]:
         return {"sub": who.sub, "role": who.role}
 
-    return TestClient(app)
+    return app
 
 
-def test_kpi_caller_takes_the_bearer_token_or_else_the_session_cookie() -> None:
-    client = kpi_probe()
-    operator, auditor = token("ops", "operator"), token("aud", "auditor")
-    by_header = client.get("/probe", headers={"Authorization": f"Bearer {operator}"})
-    assert by_header.json() == {"sub": "ops", "role": "operator"}
-    client.cookies.set(COOKIE, auditor)
-    assert client.get("/probe").json() == {"sub": "aud", "role": "auditor"}
-    # The header wins over the cookie, and a bad header is not rescued by a good cookie.
-    assert client.get("/probe", headers={"Authorization": f"Bearer {operator}"}).json()["sub"] == (
-        "ops"
-    )
-    assert client.get("/probe", headers={"Authorization": "Bearer junk"}).status_code == 401
-    client.cookies.set(COOKIE, "junk")
-    assert client.get("/probe").status_code == 401
-    client.cookies.clear()
-    nothing = client.get("/probe")
-    assert nothing.status_code == 401 and "sign in at /dashboard" in nothing.text
-    assert nothing.headers["www-authenticate"] == "Bearer"
+async def test_kpi_caller_takes_the_bearer_token_or_else_the_session_cookie() -> None:
+    transport = httpx.ASGITransport(app=kpi_probe())
+    async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
+        operator, auditor = token("ops", "operator"), token("aud", "auditor")
+        by_header = await client.get("/probe", headers={"Authorization": f"Bearer {operator}"})
+        assert by_header.json() == {"sub": "ops", "role": "operator"}
+        client.cookies.set(COOKIE, auditor)
+        assert (await client.get("/probe")).json() == {"sub": "aud", "role": "auditor"}
+        # The header wins over the cookie, and a bad header is not rescued by a good cookie.
+        header_wins = await client.get("/probe", headers={"Authorization": f"Bearer {operator}"})
+        assert header_wins.json()["sub"] == "ops"
+        bad_header = await client.get("/probe", headers={"Authorization": "Bearer junk"})
+        assert bad_header.status_code == 401
+        client.cookies.set(COOKIE, "junk")
+        assert (await client.get("/probe")).status_code == 401
+        client.cookies.clear()
+        nothing = await client.get("/probe")
+        assert nothing.status_code == 401 and "sign in at /dashboard" in nothing.text
+        assert nothing.headers["www-authenticate"] == "Bearer"
 
 
 def embedded(html: str) -> dict[str, Any]:
