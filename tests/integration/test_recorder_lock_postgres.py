@@ -50,6 +50,10 @@ def insert_once(recorder: PostgresRecorder, events: list[StoredEvent], **kwargs:
     type(recorder).insert_events.__wrapped__(recorder, events, **kwargs)  # type: ignore[attr-defined]
 
 
+def events_table(recorder: PostgresRecorder) -> str:
+    return f"{recorder.datastore.schema}.{recorder.events_table_name}"
+
+
 def stored_count(database_url: str, table: str) -> int:
     with psycopg.connect(database_url) as connection:
         row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -60,7 +64,7 @@ def stored_count(database_url: str, table: str) -> int:
 def test_a_write_goes_in_while_the_events_table_is_being_vacuumed(
     recorder: PostgresRecorder, database_url: str
 ) -> None:
-    table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
+    table = events_table(recorder)
     with psycopg.connect(database_url) as vacuum:
         # What (auto)vacuum and analyze hold on the table while they run.
         vacuum.execute(f"LOCK TABLE {table} IN SHARE UPDATE EXCLUSIVE MODE")
@@ -70,7 +74,7 @@ def test_a_write_goes_in_while_the_events_table_is_being_vacuumed(
 
 
 def test_writers_still_wait_for_each_other(recorder: PostgresRecorder, database_url: str) -> None:
-    table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
+    table = events_table(recorder)
     recorder.insert_events([an_event()])
     with psycopg.connect(database_url) as other_writer:
         # Another writer's transaction, between taking the writers' lock and committing.
@@ -85,7 +89,7 @@ def test_writers_still_wait_for_each_other(recorder: PostgresRecorder, database_
 def test_a_writer_with_the_librarys_own_recorder_and_ours_wait_for_each_other(
     recorder: PostgresRecorder, database_url: str
 ) -> None:
-    table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
+    table = events_table(recorder)
     with psycopg.connect(database_url) as stock_writer:
         # The library's recorder, between its table lock and its commit.
         stock_writer.execute("SET LOCAL lock_timeout = '1s'")
