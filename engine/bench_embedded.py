@@ -26,6 +26,7 @@ from streams.intake import Message
 Progress = Callable[[str, int, int | None], None]
 SEED = 2026
 BATCH = 1000  # rows per reference transaction: `benefits run`'s default --batch-size
+TARGET_PEOPLE = 100_000  # the year the store-alone figure is scaled to (issue 11's target)
 
 
 def quiet(description: str, done: int, total: int | None) -> None:
@@ -97,6 +98,10 @@ def embedded_year(people: int, folder: Path, progress: Progress = quiet) -> dict
     reference = raw_sqlite_inserts(folder / "raw.db", rows, row_bytes, journal)
     rows_per_second = rows / seconds
     reference_rows_per_second = rows / reference
+    from engine import bench_floor  # which uses this module's progress type
+
+    shape = bench_floor.sqlite_shape(store)
+    floor = bench_floor.sqlite_floor(folder / "floor.db", shape, progress)
     return {
         "year_people": people,
         "year_input_events": len(events),
@@ -109,6 +114,11 @@ def embedded_year(people: int, folder: Path, progress: Progress = quiet) -> dict
         "year_reference_row_bytes": row_bytes,
         "year_journal_mode": journal,
         "year_ratio": round(rows_per_second / reference_rows_per_second, 4),
+        "year_events_stored": shape.events,
+        "year_store_floor_event_bytes": shape.body_bytes,
+        "year_store_floor_seconds": round(floor, 2),
+        "year_store_floor_share": round(floor / seconds, 3),
+        "year_store_floor_100k_seconds": round(floor * TARGET_PEOPLE / people),
     }
 
 

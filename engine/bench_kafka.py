@@ -20,10 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from engine import bench_floor
 from engine.bench_embedded import BATCH, Progress, quiet, registration, resident_mb
 from engine.wiring import Engine, open_engine
 from projections.database import connect_postgres
+from streams.intake import LifeEventIntake
 
+# The event store's table in PostgreSQL: the intake application's name, lower case.
+EVENTS_TABLE = f"{LifeEventIntake.name.lower()}_events"
 POLL_SECONDS = 0.05  # how often the throughput run looks whether the workers have caught up
 
 
@@ -233,6 +237,9 @@ def throughput(
     reference = raw_postgres_inserts(deployment.database_url, rows, row_bytes)
     rows_per_second = rows / seconds
     reference_rows_per_second = rows / reference
+    shape = bench_floor.postgres_shape(deployment.database_url, EVENTS_TABLE)
+    floor = shape.events / bench_floor.postgres_floor(deployment.database_url, shape, progress)
+    ceiling = floor * total / max(shape.events, 1)  # input events/s if only storing cost
     return {
         "kafka_events": total,
         "kafka_produce_seconds": round(produced, 2),
@@ -243,6 +250,12 @@ def throughput(
         "kafka_reference_insert_rows_per_second": round(reference_rows_per_second),
         "kafka_reference_row_bytes": row_bytes,
         "kafka_ratio": round(rows_per_second / reference_rows_per_second, 4),
+        "kafka_events_stored": shape.events,
+        "kafka_store_floor_event_bytes": shape.body_bytes,
+        "kafka_store_floor_events_per_second": round(floor),
+        "kafka_store_floor_ratio": round(floor / reference_rows_per_second, 4),
+        "kafka_store_ceiling_events_per_second": round(ceiling),
+        "kafka_store_ceiling_share": round(total / seconds / ceiling, 3),
     }
 
 

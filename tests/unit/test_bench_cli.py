@@ -39,6 +39,15 @@ def test_the_json_holds_every_figure_with_ratios_over_their_references() -> None
         abs=1e-4,
     )
     assert figures["year_journal_mode"] == "wal"
+    # The event store alone stored as many events as the year did: part of its rows.
+    assert 20 < figures["year_events_stored"] < figures["year_rows_written"]
+    assert 0 < figures["year_store_floor_seconds"] and figures["year_store_floor_event_bytes"] > 0
+    assert figures["year_store_floor_share"] == pytest.approx(
+        figures["year_store_floor_seconds"] / figures["year_seconds"], rel=0.1, abs=0.05
+    )
+    assert figures["year_store_floor_100k_seconds"] == pytest.approx(
+        figures["year_store_floor_seconds"] * 100_000 / 20, rel=0.1, abs=1
+    )
     assert figures["history_facts"] == 365 and figures["history_events_timed"] == 3
     for cache in ("cold", "warm"):
         heavy, new = figures[f"heavy_{cache}_ms_per_event"], figures[f"new_{cache}_ms_per_event"]
