@@ -79,6 +79,21 @@ class PostgresRecorder(_MoreTracking, PostgresProcessRecorder):
             ),
         ]
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The library sends these statements in psycopg's pipeline mode, which deadlocked on a
+        # large save (psycopg 3.3.9: from about 15 MB in one statement, in some runs; the server
+        # waiting for the rest of the statement, the client for its result), holding the
+        # writers' lock for good. Sent one after another, they cost a few round trips a batch.
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            self._insert_events(cursor, stored_events, **kwargs)  # the tracking records
+            if not stored_events:
+                return None
+            self._insert_stored_events(cursor, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+
     def _lock_table(self, cursor: Any) -> None:
         # The library locks the events table IN EXCLUSIVE MODE so that inserts commit in the
         # order of their notification IDs (a reader following the log never passes a gap that
