@@ -116,7 +116,7 @@ def embedded_year(people: int, folder: Path, progress: Progress = quiet) -> dict
         "year_ratio": round(rows_per_second / reference_rows_per_second, 4),
         "year_events_stored": shape.events,
         "year_store_floor_event_bytes": shape.body_bytes,
-        "year_store_floor_seconds": round(floor, 2),
+        "year_store_floor_seconds": round(floor, 3),
         "year_store_floor_share": round(floor / seconds, 3),
         "year_store_floor_100k_seconds": round(floor * TARGET_PEOPLE / people),
     }
