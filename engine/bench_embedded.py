@@ -98,11 +98,7 @@ def embedded_year(people: int, folder: Path, progress: Progress = quiet) -> dict
     reference = raw_sqlite_inserts(folder / "raw.db", rows, row_bytes, journal)
     rows_per_second = rows / seconds
     reference_rows_per_second = rows / reference
-    from engine import bench_floor  # which uses this module's progress type
-
-    shape = bench_floor.sqlite_shape(store)
-    floor = bench_floor.sqlite_floor(folder / "floor.db", shape, progress)
-    return {
+    figures = {
         "year_people": people,
         "year_input_events": len(events),
         "year_seconds": round(seconds, 1),
@@ -114,12 +110,35 @@ def embedded_year(people: int, folder: Path, progress: Progress = quiet) -> dict
         "year_reference_row_bytes": row_bytes,
         "year_journal_mode": journal,
         "year_ratio": round(rows_per_second / reference_rows_per_second, 4),
-        "year_events_stored": shape.events,
-        "year_store_floor_event_bytes": shape.body_bytes,
+    }
+    return figures | year_store_floor(store, folder / "floor.db", seconds, people, progress)
+
+
+def year_store_floor(
+    store: Path, floor_store: Path, seconds: float, people: int, progress: Progress = quiet
+) -> dict[str, Any]:
+    """The event store alone storing the year's events (``engine.bench_floor``) into
+    ``floor_store``. A reference that fails leaves the year's own figures standing: its figures
+    are then absent and ``year_store_floor_failure`` says why."""
+    from engine import bench_floor  # which uses this module's progress type
+
+    shape = bench_floor.sqlite_shape(store)
+    figures = {"year_events_stored": shape.events, "year_store_floor_event_bytes": shape.body_bytes}
+    try:
+        floor = bench_floor.sqlite_floor(floor_store, shape, progress)
+    except Exception as exc:
+        return figures | {"year_store_floor_failure": failure(exc)}
+    return figures | {
         "year_store_floor_seconds": round(floor, 3),
         "year_store_floor_share": round(floor / seconds, 3),
         "year_store_floor_100k_seconds": round(floor * TARGET_PEOPLE / people),
     }
+
+
+def failure(exc: Exception) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"failed: {type(exc).__name__}: {lines[0][:300] if lines else ''}"
 
 
 def sqlite_rows(path: Path) -> tuple[int, int, str]:

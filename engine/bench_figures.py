@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import bench_embedded, bench_kafka, bench_latency
-from engine.bench_embedded import Progress, quiet
+from engine.bench_embedded import Progress, failure, quiet
 from engine.keys import KEY_ENV, new_key
 from engine.wiring import open_engine
 
@@ -150,6 +150,9 @@ EXTRA = (
     "kafka_reference_row_bytes",
     "year_store_floor_event_bytes",
     "kafka_store_floor_event_bytes",
+    # Why the event store alone was not measured, when it failed (else None).
+    "year_store_floor_failure",
+    "kafka_store_floor_failure",
 )
 # Every figure's JSON key: the measured ones, their references and ratios.
 FIGURES = (
@@ -257,12 +260,7 @@ def _measure(
     try:
         figures.update(measure())
     except Exception as exc:  # one part failing leaves the others' figures standing
-        missing[part] = _failure(exc)
-
-
-def _failure(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"failed: {type(exc).__name__}: {lines[0][:300] if lines else ''}"
+        missing[part] = failure(exc)
 
 
 def _kafka_parts(
@@ -315,7 +313,7 @@ def _kafka_parts(
                 figures["peak_rss_worker_mb"] = deployment.worker_peak_rss_mb
     except Exception as exc:
         for part in wanted:
-            missing.setdefault(part, _failure(exc))
+            missing.setdefault(part, failure(exc))
 
 
 def _latency(

@@ -804,6 +804,12 @@ def print_bench(report: dict[str, Any]) -> None:
             out.print(note.format(**figures), markup=False)
     for part, why in missing.items():
         out.print(f"{TITLES[part]}: {why}", markup=False)
+    for part in ("year", "kafka"):
+        why = figures.get(f"{part}_store_floor_failure")
+        if why:
+            out.print(
+                f"{TITLES[part]}: the event store alone was not measured: {why}", markup=False
+            )
 
 
 def explanation(engine: Engine, person_id: str, number: int | None) -> dict[str, Any] | None:

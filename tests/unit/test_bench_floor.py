@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from engine import bench_floor
+from engine.bench_embedded import year_store_floor
+from engine.bench_figures import FIGURES, PARTS
 from engine.bench_floor import CIPHER_BYTES, StoredShape
+from engine.cli import print_bench
 
 SHAPE = StoredShape(events=1_234, streams=100, body_bytes=300)
 
@@ -44,3 +47,32 @@ def test_the_floor_reports_its_progress_to_the_last_event(tmp_path: Path) -> Non
     )
     assert seen[-1] == (1_234, 1_234)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_a_floor_that_cannot_be_stored_leaves_the_years_figures_and_says_why(
+    tmp_path: Path,
+) -> None:
+    bench_floor.sqlite_floor(tmp_path / "run.db", SHAPE)  # a store of 1,234 events to measure
+    (tmp_path / "taken").mkdir()  # where the floor's file should go: SQLite cannot open it
+
+    figures = year_store_floor(tmp_path / "run.db", tmp_path / "taken", seconds=2.0, people=10)
+
+    assert figures["year_events_stored"] == 1_234
+    assert "year_store_floor_seconds" not in figures
+    assert figures["year_store_floor_failure"].endswith("Error: unable to open database file")
+
+
+def test_the_table_says_the_store_alone_was_not_measured_and_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    why = "failed: OperationalError: unable to open database file"
+    figures = dict.fromkeys(FIGURES) | {"year_seconds": 2.0, "year_store_floor_failure": why}
+    report = {
+        "machine": {"cpus": 2, "python": "3.11.7"},
+        "date_utc": "2026-11-24T21:00:00+00:00",
+        "figures": figures,
+        "missing": {part: f"skipped (--skip {part})" for part in PARTS if part != "year"},
+    }
+    print_bench(report)
+    printed = capsys.readouterr().out
+    assert f"the event store alone was not measured: {why}" in " ".join(printed.split())
