@@ -27,7 +27,6 @@ from streams.intake import Message
 Progress = Callable[[str, int, int | None], None]
 SEED = 2026
 BATCH = 1000  # rows per reference transaction: `benefits run`'s default --batch-size
-TARGET_PEOPLE = 100_000  # the year the store-alone figure is scaled to (issue 11's target)
 
 
 def quiet(description: str, done: int, total: int | None) -> None:
@@ -142,7 +141,7 @@ def year_store_floor(
     return figures | {
         "year_store_floor_seconds": round(floor, 3),
         "year_store_floor_share": round(floor / seconds, 3),
-        "year_store_floor_100k_seconds": round(floor * TARGET_PEOPLE / people),
+        "year_store_floor_ms_per_person_year": round(floor * 1000 / people, 3),
     }
 
 

@@ -61,7 +61,15 @@ ROWS: tuple[tuple[str, str, str, str, str | None, str, str | None], ...] = (
         "s the year",
         "year_store_floor_share",
     ),
-    ("year", "year_store_floor_100k_seconds", "same, 100k persons", "s", None, "", None),
+    (
+        "year",
+        "year_store_floor_ms_per_person_year",
+        "event store alone",
+        "ms/person-year",
+        "year_ms_per_person_year",
+        "ms the year",
+        None,
+    ),
     ("history", "history_years", "daily life evidence", "years", None, "", None),
     ("history", "history_facts", "facts", "", None, "", None),
     ("history", "history_build_seconds", "build (untimed)", "s", None, "", None),
@@ -166,7 +174,7 @@ NOTES = {
     " Event store alone = as many events of {year_store_floor_event_bytes} bytes (the year's"
     " mean) stored through the same library, cipher and recorder with none of the engine's"
     " deciding, validating, hash chain or read models, 500 aggregates a transaction: the least"
-    " the year could take; ratio = its share of the year; scaled to 100,000 persons linearly.",
+    " the year could take; ratio = its share of the year.",
     "history": "Long history: uncached = each event loads the person from the store, as after a"
     " restart; ratio = the long history's ms/event ÷ a new person's.",
     "kafka": "Kafka: the workers consume before the clock starts at the first send; reference ="

@@ -49,9 +49,8 @@ def test_the_json_holds_every_figure_with_ratios_over_their_references() -> None
     assert figures["year_store_floor_share"] == pytest.approx(
         figures["year_store_floor_seconds"] / figures["year_seconds"], rel=0.1, abs=0.05
     )
-    # Scaled from 20 persons: the seconds' rounding (to 0.0005) times 5,000, and its own.
-    assert figures["year_store_floor_100k_seconds"] == pytest.approx(
-        figures["year_store_floor_seconds"] * 100_000 / 20, abs=0.0005 * 5_000 + 0.5
+    assert figures["year_store_floor_ms_per_person_year"] == pytest.approx(
+        figures["year_store_floor_seconds"] * 1000 / 20, abs=0.0005 * 50 + 0.0005
     )
     assert figures["history_facts"] == 365 and figures["history_events_timed"] == 3
     for cache in ("cold", "warm"):
