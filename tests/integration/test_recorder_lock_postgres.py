@@ -2,7 +2,8 @@
 notification IDs commit in order) but not for a vacuum or analyze of the events table, which
 holds the table's SHARE UPDATE EXCLUSIVE lock and which, with the library's own ``LOCK TABLE
 ... IN EXCLUSIVE MODE``, held every write up until PostgreSQL cancelled it a second later;
-and two of them recording the same partitions' positions conflict instead of deadlocking."""
+and two of them recording the same partitions' positions conflict instead of deadlocking; a
+batch whose events cannot go in records none of its positions."""
 
 from __future__ import annotations
 
@@ -159,3 +160,27 @@ def test_two_workers_recording_the_same_partitions_conflict_instead_of_deadlocki
         factory.close()
     assert len(outcome) == 1
     assert isinstance(outcome[0], IntegrityError), outcome[0]
+
+
+def test_a_batch_whose_events_conflict_records_none_of_its_positions(
+    recorder: PostgresRecorder, database_url: str
+) -> None:
+    """A batch is one transaction: when one of its events cannot go in, neither do the others nor
+    any of the positions recorded with them, so the batch is read again, not skipped."""
+    table = events_table(recorder)
+    taken = an_event()
+    recorder.insert_events([taken], tracking=Tracking("kafka:life-events:0", 1))
+
+    with pytest.raises(IntegrityError):
+        insert_once(
+            recorder,
+            [an_event(), taken],  # the same stream and version as the one already stored
+            tracking=Tracking("kafka:life-events:0", 2),
+            more_tracking=[Tracking("kafka:life-events:1", 2)],
+        )
+
+    assert stored_count(database_url, table) == 1
+    assert recorder.max_tracking_ids(["kafka:life-events:0", "kafka:life-events:1"]) == {
+        "kafka:life-events:0": 1,
+        "kafka:life-events:1": 0,
+    }
