@@ -434,27 +434,42 @@ def _check_postgres(store_url: str, must_exist: bool) -> None:
 
 
 class _AdvisoryLock:
-    """A session-level ``pg_try_advisory_lock`` on a dedicated connection; closing the connection
-    (or losing it) releases the lock."""
+    """A session-level ``pg_try_advisory_lock`` on a dedicated connection; ``release`` unlocks
+    it, and losing the connection (a process that dies) releases it too."""
 
     def __init__(self, store_url: str) -> None:
         import psycopg
 
+        self._held = False
         self._connection: Any = _connect(store_url)
         try:
             row = self._connection.execute(
                 "SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)
             ).fetchone()
         except psycopg.Error as exc:
-            self.release()
+            self._close()
             raise StoreUnavailable(
                 f"cannot lock the store at {_where(store_url)}: {_reason(exc, store_url)}"
             ) from None
         if not row[0]:
-            self.release()
+            self._close()
             raise StoreBusy(_busy(redacted_url(store_url), ""))
+        self._held = True
 
     def release(self) -> None:
+        """Unlock, then close. Closing alone releases the lock only once the server's process
+        for the session has ended, after the close returns: a writer starting right after this
+        one ended could find the store still busy."""
+        import psycopg
+
+        if self._connection is not None and self._held:
+            try:
+                self._connection.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK_KEY,))
+            except psycopg.Error:
+                pass  # the session is gone, and the lock with it
+        self._close()
+
+    def _close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -1,5 +1,6 @@
-"""On a real PostgreSQL server: reading a database without a store says so and creates nothing, and
-a second writer finds the store busy while another holds the writer lock."""
+"""On a real PostgreSQL server: reading a database without a store says so and creates nothing, a
+second writer finds the store busy while another holds the writer lock, and free as soon as the
+other has ended."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from engine.wiring import WRITER_LOCK_KEY
+from engine.wiring import WRITER_LOCK_KEY, open_engine
 from tests.cli import cli
 from tests.events import custody_started, person_registered, write_jsonl
 
@@ -62,10 +63,25 @@ def test_a_second_writer_on_postgres_finds_the_store_busy(
             assert "is busy" in line
         code, output = cli("status", "P1", "--store", database_url, "--json")
         assert code == 0 and '"benefit_status": "active"' in output
+        # Unlocked, not only closed: see the next test.
+        holder.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK_KEY,))
     code, output = cli("run", "--input", str(more), "--store", database_url)
     assert code == 0, output
     code, output = cli("status", "P1", "--store", database_url, "--json")
     assert code == 0 and '"benefit_status": "suspended"' in output
+
+
+def test_a_writer_that_has_ended_leaves_the_store_free_at_once(database_url: str) -> None:
+    """Closing a connection releases its session's advisory locks only once the server's process
+    for it has ended, after the close returns: a writer unlocks before it closes, so that one
+    starting right after it ended never finds the store busy."""
+    open_engine(database_url).close()  # the store's tables, made once
+    with psycopg.connect(database_url, autocommit=True) as next_writer:
+        for _ in range(30):
+            open_engine(database_url, exclusive=True).close()
+            free = next_writer.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,))
+            assert free.fetchone()[0]
+            next_writer.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK_KEY,))
 
 
 def test_a_postgres_store_needs_its_key_in_the_environment(
