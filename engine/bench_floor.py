@@ -15,13 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.domain import Aggregate
 
 from engine.bench_embedded import Progress, quiet
 from engine.settings import eventsourcing_environment
+from engine.wiring import SQLITE_EVENTS_TABLE
 from projections.database import connect_postgres
 from streams.ledger import HEADER_BYTES
 
@@ -63,7 +66,7 @@ def sqlite_shape(path: Path) -> StoredShape:
     """The events an embedded store holds (snapshots aside)."""
     connection = sqlite3.connect(path)
     try:
-        return _shape(connection.execute(_SHAPE.format(table="stored_events")).fetchone())
+        return _shape(connection.execute(_SHAPE.format(table=SQLITE_EVENTS_TABLE)).fetchone())
     finally:
         connection.close()
 
@@ -106,10 +109,15 @@ def postgres_floor(url: str, shape: StoredShape, progress: Progress = quiet) -> 
                     conn.execute(f'DROP TABLE IF EXISTS "{table}"')
 
 
+def postgres_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """The tables of the connection's current schema."""
+    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    return [name for (name,) in rows]
+
+
 def _postgres_tables(url: str) -> set[str]:
     with connect_postgres(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-        return {name for (name,) in rows}
+        return set(postgres_tables(conn))
 
 
 @contextmanager

@@ -22,12 +22,9 @@ import psycopg
 
 from engine import bench_floor
 from engine.bench_embedded import BATCH, Progress, failure, quiet, registration, resident_mb
-from engine.wiring import Engine, open_engine
+from engine.wiring import POSTGRES_EVENTS_TABLE, Engine, open_engine
 from projections.database import connect_postgres
-from streams.intake import LifeEventIntake
 
-# The event store's table in PostgreSQL: the intake application's name, lower case.
-EVENTS_TABLE = f"{LifeEventIntake.name.lower()}_events"
 POLL_SECONDS = 0.05  # how often the throughput run looks whether the workers have caught up
 
 
@@ -261,7 +258,7 @@ def kafka_store_floor(
     ceiling), of which the run reached ``measured``. A reference that fails leaves the run's
     own figures standing: its figures are then absent and ``kafka_store_floor_failure`` says
     why."""
-    shape = bench_floor.postgres_shape(url, EVENTS_TABLE)
+    shape = bench_floor.postgres_shape(url, POSTGRES_EVENTS_TABLE)
     figures = {
         "kafka_events_stored": shape.events,
         "kafka_store_floor_event_bytes": shape.body_bytes,
@@ -282,12 +279,7 @@ def kafka_store_floor(
 def postgres_rows(url: str) -> tuple[int, int]:
     """Rows in every table of the database's schema, and their bytes (tables and indexes)."""
     with connect_postgres(url, autocommit=True) as conn:
-        tables = [
-            name
-            for (name,) in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-            )
-        ]
+        tables = bench_floor.postgres_tables(conn)
         rows = sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
         size = sum(
             conn.execute("SELECT pg_total_relation_size(%s::regclass)", (f'"{t}"',)).fetchone()[0]

@@ -32,7 +32,10 @@ from streams.recorders import advisory_lock_key
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Any of these tables means a store is there: the event store's (its SQLite and PostgreSQL names)
 # and the read model's tracked positions.
-STORE_TABLES = ("stored_events", f"{LifeEventIntake.name.lower()}_events", "projection_position")
+# The event store's table: its SQLite name, and its PostgreSQL name (the intake's, lower case).
+SQLITE_EVENTS_TABLE = "stored_events"
+POSTGRES_EVENTS_TABLE = f"{LifeEventIntake.name.lower()}_events"
+STORE_TABLES = (SQLITE_EVENTS_TABLE, POSTGRES_EVENTS_TABLE, "projection_position")
 
 
 WRITER_LOCK_KEY = advisory_lock_key("benefits-engine writer")
@@ -440,7 +443,6 @@ class _AdvisoryLock:
     def __init__(self, store_url: str) -> None:
         import psycopg
 
-        self._held = False
         self._connection: Any = _connect(store_url)
         try:
             row = self._connection.execute(
@@ -454,7 +456,6 @@ class _AdvisoryLock:
         if not row[0]:
             self._close()
             raise StoreBusy(_busy(redacted_url(store_url), ""))
-        self._held = True
 
     def release(self) -> None:
         """Unlock, then close. Closing alone releases the lock only once the server's process
@@ -462,7 +463,7 @@ class _AdvisoryLock:
         one ended could find the store still busy."""
         import psycopg
 
-        if self._connection is not None and self._held:
+        if self._connection is not None:  # held: a lock not had was closed at once
             try:
                 self._connection.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK_KEY,))
             except psycopg.Error:

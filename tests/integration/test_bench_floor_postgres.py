@@ -12,8 +12,7 @@ import pytest
 from engine import bench_floor
 from engine.bench_embedded import messages, registration
 from engine.bench_floor import StoredShape
-from engine.bench_kafka import EVENTS_TABLE
-from engine.wiring import open_engine
+from engine.wiring import POSTGRES_EVENTS_TABLE, open_engine
 from projections.database import connect_postgres
 
 pytestmark = pytest.mark.integration
@@ -35,7 +34,7 @@ def test_the_floor_stores_beside_the_engines_events_and_leaves_them_alone(
         assert not outcome.rejected
     finally:
         engine.close()
-    before = bench_floor.postgres_shape(database_url, EVENTS_TABLE)
+    before = bench_floor.postgres_shape(database_url, POSTGRES_EVENTS_TABLE)
     assert before.events >= 40 and before.streams >= 40 and before.body_bytes > 100
     engine_tables = tables(database_url)
 
@@ -54,4 +53,4 @@ def test_the_floor_stores_beside_the_engines_events_and_leaves_them_alone(
     assert seconds > 0 and stored[-1] == (12_000, 12_000)
     assert all(reported == found for reported, found in stored)
     assert tables(database_url) == engine_tables | {"made_meanwhile"}
-    assert bench_floor.postgres_shape(database_url, EVENTS_TABLE) == before
+    assert bench_floor.postgres_shape(database_url, POSTGRES_EVENTS_TABLE) == before
